@@ -96,12 +96,12 @@ func KeyringFromSecrets(current string, previous ...string) (*Keyring, error) {
 		}
 		b, err := ParseSecret(s)
 		if err != nil {
-			return nil, fmt.Errorf("encrypt: %s: %w", name, err)
+			return nil, fmt.Errorf("%w (%s)", err, name)
 		}
 		m, err := DeriveKeys(b)
 		clear(b)
 		if err != nil {
-			return nil, fmt.Errorf("encrypt: %s: %w", name, err)
+			return nil, fmt.Errorf("%w (%s)", err, name)
 		}
 		keys = append(keys, m)
 	}
@@ -134,7 +134,7 @@ func (k *Keyring) Seal(plaintext, ad []byte) ([]byte, error) {
 	fullAD := buf[size:]
 	copy(fullAD, buf[:HeaderSize])
 	copy(fullAD[HeaderSize:], ad)
-	p.aead.Seal(buf[:n], nonce, plaintext, fullAD)
+	p.aead.Seal(buf[:n], nonce, plaintext, fullAD) //nolint:gosec // G407 false positive: nonce comes from crypto/rand above
 	return buf[:size:size], nil
 }
 
