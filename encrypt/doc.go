@@ -3,8 +3,8 @@
 //
 // A [Keyring] holds one primary key, which seals, and any number of previous
 // keys, which still open. Every ciphertext starts with a five-byte header,
-// the format [Version] followed by the four-byte big-endian id of the key that
-// sealed it, then the 12-byte random nonce and the GCM output:
+// [Version] and the four-byte big-endian id of the key that sealed it,
+// followed by a 12-byte random nonce and the GCM output:
 //
 //	version (1) | key id (4) | nonce (12) | ciphertext | tag (16)
 //
