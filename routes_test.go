@@ -173,7 +173,9 @@ func (f failingStore) Put(context.Context, stores.Scope, stores.Record) (bool, e
 func (f failingStore) Get(context.Context, stores.Scope, string) (stores.Record, error) {
 	return stores.Record{}, f.err
 }
-func (f failingStore) Delete(context.Context, stores.Scope, string) (bool, error) { return false, f.err }
+func (f failingStore) Delete(context.Context, stores.Scope, string) (bool, error) {
+	return false, f.err
+}
 func (f failingStore) List(context.Context, stores.Scope) ([]stores.Record, error) {
 	return nil, f.err
 }
