@@ -656,3 +656,102 @@ func TestKeysNeverLeak(t *testing.T) {
 		}
 	}
 }
+
+// roundTrips counts what a client sends: each command or pipeline is one
+// round trip. A new connection's handshake (HELLO, CLIENT SETINFO) is not
+// counted: it is paid once per pooled connection, not per operation.
+type roundTrips struct {
+	mu    sync.Mutex
+	trips int
+	cmds  []string
+}
+
+func isHandshake(cmds []redis.Cmder) bool {
+	for _, c := range cmds {
+		if n := c.Name(); n != "hello" && n != "client" {
+			return false
+		}
+	}
+	return true
+}
+
+func (h *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.record([]redis.Cmder{cmd})
+		return next(ctx, cmd)
+	}
+}
+
+func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.record(cmds)
+		return next(ctx, cmds)
+	}
+}
+
+func (h *roundTrips) record(cmds []redis.Cmder) {
+	if isHandshake(cmds) {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.trips++
+	for _, c := range cmds {
+		h.cmds = append(h.cmds, c.Name())
+	}
+}
+
+func (h *roundTrips) take() (int, string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n, cmds := h.trips, strings.Join(h.cmds, " ")
+	h.trips, h.cmds = 0, nil
+	return n, cmds
+}
+
+// Loading is one GET, saving one SET, regenerating one pipelined SET+DEL,
+// deleting one DEL; a forged cookie costs no round trip at all.
+func TestRoundTrips(t *testing.T) {
+	rdb := testenv.Redis(t)
+	hook := &roundTrips{}
+	rdb.AddHook(hook)
+	s, _ := newStore(t, rdb, keysA)
+
+	c := saveDirect(t, s, map[any]any{"uid": "u1"})
+	check := func(step string, wantTrips int, wantCmds string) {
+		t.Helper()
+		if n, cmds := hook.take(); n != wantTrips || cmds != wantCmds {
+			t.Errorf("%s: %d round trips (%s), want %d (%s)", step, n, cmds, wantTrips, wantCmds)
+		}
+	}
+	check("save", 1, "set")
+
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.AddCookie(c)
+	sess, err := s.Get(req, cookieName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(req, cookieName); err != nil { // cached for the request
+		t.Fatal(err)
+	}
+	check("load", 1, "get")
+
+	if err := s.RegenerateID(httptest.NewRecorder(), req, sess); err != nil {
+		t.Fatal(err)
+	}
+	check("regenerate", 1, "set del")
+
+	sess.Options.MaxAge = -1
+	if err := s.Save(req, httptest.NewRecorder(), sess); err != nil {
+		t.Fatal(err)
+	}
+	check("delete", 1, "del")
+
+	if _, err := load(s, &http.Cookie{Name: cookieName, Value: c.Value[:43] + ".forged"}); err == nil {
+		t.Fatal("forged cookie accepted")
+	}
+	check("forged cookie", 0, "")
+}
