@@ -1,7 +1,6 @@
 package sqlstore
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -29,33 +28,20 @@ func (s *Store) CheckValue(ctx context.Context) ([]byte, error) {
 }
 
 // SetCheckValue stores cv. With replace it overwrites any stored value
-// (after a deliberate secret change). Without, it stores cv only if none is
-// stored, and returns ErrCheckValueExists if a different one is: the caller
-// (say, a replica that lost the race at first start) should then read and
-// verify the stored value instead.
+// (after a deliberate secret change). Without, it stores cv only if no
+// value is stored and otherwise leaves the stored one and returns nil, so
+// two replicas starting at once do not fight: read CheckValue afterwards
+// and verify what is actually stored.
 func (s *Store) SetCheckValue(ctx context.Context, cv []byte, replace bool) error {
 	if len(cv) == 0 {
 		return fmt.Errorf("%w: empty check value", stores.ErrInvalidRecord)
 	}
+	q := s.q.addCheckValue
 	if replace {
-		if _, err := s.db.ExecContext(ctx, s.q.setCheckValue, checkValueName, cv); err != nil {
-			return &dbError{op: "set check value", err: err}
-		}
-		return nil
+		q = s.q.setCheckValue
 	}
-	res, err := s.db.ExecContext(ctx, s.q.addCheckValue, checkValueName, cv)
-	if err != nil {
+	if _, err := s.db.ExecContext(ctx, q, checkValueName, cv); err != nil {
 		return &dbError{op: "set check value", err: err}
-	}
-	if n, err := res.RowsAffected(); err == nil && n == 1 {
-		return nil
-	}
-	stored, err := s.CheckValue(ctx)
-	if err != nil {
-		return err
-	}
-	if !bytes.Equal(stored, cv) {
-		return ErrCheckValueExists
 	}
 	return nil
 }

@@ -53,9 +53,6 @@ var (
 	// ErrUnsupportedDriver means the *sqlx.DB's driver is neither
 	// "postgres" nor "sqlite".
 	ErrUnsupportedDriver = errors.New("sqlstore: unsupported driver")
-	// ErrCheckValueExists means SetCheckValue without replace found a
-	// different check value already stored (another replica stored first).
-	ErrCheckValueExists = errors.New("sqlstore: a different check value is already stored")
 	// ErrClosed means the Store was closed.
 	ErrClosed = errors.New("sqlstore: store closed")
 
