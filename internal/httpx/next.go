@@ -27,6 +27,9 @@ func SafeNext(next, fallback string) string {
 	return "/"
 }
 
+// IsSafeNext reports whether SafeNext would keep s.
+func IsSafeNext(s string) bool { return isSafeNext(s) }
+
 func isSafeNext(s string) bool {
 	if s == "" || len(s) > maxNextLen || !safeShape(s, false) {
 		return false
