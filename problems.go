@@ -63,6 +63,8 @@ func (p *Plugin) problemOf(c *gin.Context, err error, provider string) httpx.Pro
 	return internalProblem()
 }
 
+func kindOf(c *gin.Context) httpx.Kind { return httpx.KindOf(c.Request) }
+
 // fieldOf names the form field a problem is about.
 func fieldOf(pr httpx.Problem) string {
 	switch pr.Code {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/ginbyok/byok/guards"
 	"github.com/ginbyok/byok/html"
 	"github.com/ginbyok/byok/internal/httpx"
 )
@@ -31,7 +32,7 @@ func (p *Plugin) routes(g *gin.RouterGroup) {
 	// Assets first: they are public and cacheable, unlike key responses.
 	g.GET("/assets/*file", p.handleAsset())
 
-	g.Use(p.keyHeaders)
+	g.Use(guards.NoStore())
 	if p.guard.https != nil {
 		g.Use(p.guard.https)
 	}
@@ -49,12 +50,6 @@ func (p *Plugin) routes(g *gin.RouterGroup) {
 	g.POST("/:provider", with(p.handleSet)...)
 	g.DELETE("/:provider", with(p.handleDelete)...)
 	g.POST("/:provider/delete", with(p.handleDelete)...)
-}
-
-// keyHeaders puts the security headers on every key response.
-func (p *Plugin) keyHeaders(c *gin.Context) {
-	httpx.SecurityHeaders(c.Writer.Header())
-	c.Next()
 }
 
 // limitBody caps the request body at MaxBodyBytes.

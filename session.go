@@ -88,7 +88,13 @@ type ownSession struct {
 
 func (o *ownSession) load() *gsessions.Session {
 	if o.s == nil {
-		s, err := o.store.Get(o.r, o.name)
+		var s *gsessions.Session
+		var err error
+		if cs, ok := o.store.(*cookieStore); ok {
+			s, err = cs.New(o.r, o.name) // read once per request by ownSession itself
+		} else {
+			s, err = o.store.Get(o.r, o.name)
+		}
 		if err != nil {
 			// An invalid or outdated cookie (or an unreachable store) gives a
 			// new, empty session, as gin-contrib/sessions does.

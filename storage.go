@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gin-contrib/sessions"
-	"github.com/gin-contrib/sessions/cookie"
 
 	"github.com/ginbyok/byok/encrypt"
 	"github.com/ginbyok/byok/stores"
@@ -50,7 +49,10 @@ func (p *Plugin) sessionStore(ring *encrypt.Keyring) (sessions.Store, error) {
 		}
 		return s, nil
 	}
-	s := cookie.NewStore(ring.SessionKeyPairs()...)
+	s, err := newCookieStore(o.clock, ring.SessionKeyPairs()...)
+	if err != nil {
+		return nil, err
+	}
 	s.Options(cookieOpts)
 	return s, nil
 }
