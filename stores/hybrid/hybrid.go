@@ -121,10 +121,10 @@ type Stats struct {
 // session cache off.
 func New(anon, persist stores.Store, rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	if isNil(anon) {
-		return nil, errors.New("hybrid: nil anonymous (session) store")
+		return nil, fmt.Errorf("%w: nil anonymous (session) store", ErrInvalidConfig)
 	}
 	if isNil(persist) {
-		return nil, errors.New("hybrid: nil persistent (SQL) store")
+		return nil, fmt.Errorf("%w: nil persistent (SQL) store", ErrInvalidConfig)
 	}
 	o := options{
 		prefix: DefaultEpochPrefix, cacheKey: DefaultCacheKey, now: time.Now,
@@ -316,6 +316,24 @@ func (s *Store) DropCache(ctx context.Context, sess stores.Session) error {
 	sess.Delete(s.cacheKey)
 	if err := sess.Save(); err != nil {
 		return fmt.Errorf("%w: saving session: %w", stores.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Invalidate changes userID's epoch, so every session cache of that user
+// is reloaded from SQL at its next read. Call it after changing the user's
+// rows without this Store (an admin tool, a bulk import, a rewrap during
+// key rotation). Without Redis there is no cache and it does nothing. It
+// fails with stores.ErrUnavailable when Redis does not answer.
+func (s *Store) Invalidate(ctx context.Context, userID string) error {
+	if s.rdb == nil {
+		return nil
+	}
+	if userID == "" {
+		return fmt.Errorf("%w: empty user id", stores.ErrInvalidRecord)
+	}
+	if _, err := s.bump(ctx, s.EpochKey(userID)); err != nil {
+		return fmt.Errorf("%w: redis: %w", stores.ErrUnavailable, err)
 	}
 	return nil
 }

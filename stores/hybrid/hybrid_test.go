@@ -20,6 +20,7 @@ import (
 	"github.com/ginbyok/byok/stores"
 	"github.com/ginbyok/byok/stores/hybrid"
 	"github.com/ginbyok/byok/stores/session"
+	"github.com/ginbyok/byok/stores/sqlstore"
 )
 
 // backend opens one shared database (a fresh one per test) that several
@@ -57,6 +58,7 @@ func (c *clock) Add(d time.Duration) {
 // replica is one application instance: its own SQL pool (counted), its own
 // Redis client (counted), its own hybrid.Store.
 type replica struct {
+	rdb     *redis.Client // nil without Redis
 	db      *sqlx.DB
 	persist stores.Store
 	queries *atomic.Int64
@@ -94,6 +96,7 @@ func (s *setup) replica(t testing.TB) *replica {
 	var rdb redis.UniversalClient
 	if s.redis != nil {
 		c := s.redis()
+		r.rdb = c
 		r.redis = &redisCounter{}
 		c.AddHook(r.redis)
 		rdb = c
@@ -111,6 +114,8 @@ func (r *replica) reset() {
 	r.queries.Store(0)
 	if r.redis != nil {
 		r.redis.take()
+		r.redis.cmds.Store(0)
+		r.redis.trips.Store(0)
 	}
 }
 
@@ -507,6 +512,14 @@ func TestExpiry(t *testing.T) {
 			// A fresh session (a miss) gets the same answer from SQL.
 			if got := listed(t, r.h, user("u1", newSession())); !slices.Equal(got, []string{"anthropic=long"}) {
 				t.Errorf("after expiry SQL lists %v", got)
+			}
+			// The janitor deletes the expired row behind the caches' back
+			// (no epoch change); caches never served it anyway.
+			if n, err := r.persist.(*sqlstore.Store).DeleteExpired(t.Context(), 0); err != nil || n != 1 {
+				t.Fatalf("DeleteExpired = %d, %v", n, err)
+			}
+			if got := listed(t, r.h, sc); !slices.Equal(got, []string{"anthropic=long"}) {
+				t.Errorf("after the janitor the cache lists %v", got)
 			}
 		})
 	}
@@ -933,7 +946,7 @@ func TestNewValidates(t *testing.T) {
 		{"tiny cache", anon, persist, []hybrid.Option{hybrid.WithMaxCacheBytes(10)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if h, err := hybrid.New(tc.anon, tc.persist, nil, tc.opts...); err == nil || h != nil {
+			if h, err := hybrid.New(tc.anon, tc.persist, nil, tc.opts...); !errors.Is(err, hybrid.ErrInvalidConfig) || h != nil {
 				t.Fatalf("New = %v, %v; want an error", h, err)
 			}
 		})
@@ -941,5 +954,37 @@ func TestNewValidates(t *testing.T) {
 	var nilClient *redis.Client
 	if _, err := hybrid.New(anon, persist, nilClient, hybrid.WithEpochTTL(0)); err != nil {
 		t.Errorf("typed nil Redis client: %v (want: no cache)", err)
+	}
+}
+
+// TestInvalidate: a change made to SQL without the Store is served from the
+// caches until Invalidate, then seen by every session.
+func TestInvalidate(t *testing.T) {
+	st := newSetup(t, backends[0])
+	r1, r2 := st.replica(t), st.replica(t)
+	a, bb := user("u1", newSession()), user("u1", newSession())
+	mustPut(t, r1.h, a, record("openai", "v1", time.Now()))
+	if got := value(t, r2.h, bb, "openai"); got != "v1" {
+		t.Fatalf("B reads %q", got)
+	}
+	if _, err := r1.persist.Put(t.Context(), a, record("openai", "rewrapped", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if got := value(t, r2.h, bb, "openai"); got != "v1" {
+		t.Fatalf("before Invalidate B reads %q, want its cached v1 (else this test proves nothing)", got)
+	}
+	if err := r1.h.Invalidate(t.Context(), "u1"); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]struct {
+		h  *hybrid.Store
+		sc stores.Scope
+	}{"A": {r1.h, a}, "B": {r2.h, bb}} {
+		if got := value(t, v.h, v.sc, "openai"); got != "rewrapped" {
+			t.Errorf("after Invalidate %s reads %q", name, got)
+		}
+	}
+	if err := r1.h.Invalidate(t.Context(), ""); !errors.Is(err, stores.ErrInvalidRecord) {
+		t.Errorf("Invalidate(\"\") = %v", err)
 	}
 }

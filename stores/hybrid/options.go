@@ -7,6 +7,9 @@ import (
 	"time"
 )
 
+// ErrInvalidConfig means New was given a nil store or an invalid option.
+var ErrInvalidConfig = errors.New("hybrid: invalid configuration")
+
 // Defaults of the options.
 const (
 	// DefaultEpochPrefix is the Redis key prefix of the per-user epochs.
@@ -43,7 +46,7 @@ type Option func(*options) error
 func WithEpochPrefix(prefix string) Option {
 	return func(o *options) error {
 		if prefix == "" {
-			return errors.New("hybrid: empty epoch prefix")
+			return fmt.Errorf("%w: empty epoch prefix", ErrInvalidConfig)
 		}
 		o.prefix = prefix
 		return nil
@@ -56,7 +59,7 @@ func WithEpochPrefix(prefix string) Option {
 func WithCacheKey(name string) Option {
 	return func(o *options) error {
 		if name == "" {
-			return errors.New("hybrid: empty cache key")
+			return fmt.Errorf("%w: empty cache key", ErrInvalidConfig)
 		}
 		o.cacheKey = name
 		return nil
@@ -68,7 +71,7 @@ func WithCacheKey(name string) Option {
 func WithClock(now func() time.Time) Option {
 	return func(o *options) error {
 		if now == nil {
-			return errors.New("hybrid: nil clock")
+			return fmt.Errorf("%w: nil clock", ErrInvalidConfig)
 		}
 		o.now = now
 		return nil
@@ -81,7 +84,7 @@ func WithClock(now func() time.Time) Option {
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error {
 		if l == nil {
-			return errors.New("hybrid: nil logger")
+			return fmt.Errorf("%w: nil logger", ErrInvalidConfig)
 		}
 		o.log = l
 		return nil
@@ -95,7 +98,7 @@ func WithLogger(l *slog.Logger) Option {
 func WithEpochTTL(d time.Duration) Option {
 	return func(o *options) error {
 		if d < 0 || (d > 0 && d < time.Second) {
-			return fmt.Errorf("hybrid: epoch TTL %v is not 0 or at least 1s", d)
+			return fmt.Errorf("%w: epoch TTL %v is not 0 or at least 1s", ErrInvalidConfig, d)
 		}
 		o.epochTTL = d
 		return nil
@@ -110,7 +113,7 @@ func WithEpochTTL(d time.Duration) Option {
 func WithMaxCacheAge(d time.Duration) Option {
 	return func(o *options) error {
 		if d <= 0 {
-			return fmt.Errorf("hybrid: max cache age %v is not positive", d)
+			return fmt.Errorf("%w: max cache age %v is not positive", ErrInvalidConfig, d)
 		}
 		o.maxCacheAge = d
 		return nil
@@ -124,7 +127,7 @@ func WithMaxCacheAge(d time.Duration) Option {
 func WithMaxCacheBytes(n int) Option {
 	return func(o *options) error {
 		if n < 64 {
-			return fmt.Errorf("hybrid: max cache bytes %d is below 64", n)
+			return fmt.Errorf("%w: max cache bytes %d is below 64", ErrInvalidConfig, n)
 		}
 		o.maxCacheBytes = n
 		return nil
