@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/gin-gonic/gin"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ginbyok/byok/guards"
 )
@@ -26,6 +27,26 @@ func (p *Plugin) newGuards() (*guardSet, error) {
 		return nil, fmt.Errorf("%w: WithTrustedOrigins: %w", ErrConfig, err)
 	}
 	g.crossOrigin = co
+	if p.opts.rateN > 0 {
+		var rdb redis.UniversalClient
+		if p.opts.redis != nil {
+			rdb = p.opts.redis
+		}
+		rl, err := guards.RateLimit(guards.RateLimitOptions{
+			Limit:  p.opts.rateN,
+			Window: p.opts.rateWindow,
+			Bucket: func(c *gin.Context) string { return p.scope(c, false).Owner() },
+			Redis:  rdb,
+			Prefix: p.opts.redisPrefix + "rl:",
+			Logger: p.log,
+			Render: p.problemPage,
+			Now:    p.opts.clock,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%w: WithRateLimit: %w", ErrConfig, err)
+		}
+		g.rate = rl
+	}
 	return g, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ginbyok/byok"
 	"github.com/ginbyok/byok/stores"
@@ -186,60 +187,73 @@ func TestErrorCodes(t *testing.T) {
 	tests := []struct {
 		name   string
 		opts   []byok.Option
+		prep   func(a *app, kind string)
 		req    func(kind string) *http.Request
 		code   string
 		status int
 	}{
-		{"unknown provider get", nil, func(k string) *http.Request { return req(k, "GET", "/keys/nope", nil) }, "unknown_provider", 404},
-		{"unknown provider post", nil, func(k string) *http.Request {
+		{"rate limited", []byok.Option{byok.WithRateLimit(1, time.Hour)}, func(a *app, kind string) {
+			a.setUser("alice") // one bucket per user
+			if w := a.do(req(kind, "POST", "/keys/openai", keyBody(kind, openAIKey, ""))); w.Code >= 400 {
+				t.Fatalf("first write refused: %d", w.Code)
+			}
+		}, func(k string) *http.Request { return req(k, "POST", "/keys/openai/delete", nil) }, "rate_limited", 429},
+		{"https required", []byok.Option{byok.WithRequireHTTPS(true)}, nil, func(k string) *http.Request {
+			return req(k, "GET", "/keys", nil)
+		}, "https_required", 403},
+		{"https required on write", []byok.Option{byok.WithRequireHTTPS(true)}, nil, func(k string) *http.Request {
+			return req(k, "POST", "/keys/openai", keyBody(k, openAIKey, ""))
+		}, "https_required", 403},
+		{"unknown provider get", nil, nil, func(k string) *http.Request { return req(k, "GET", "/keys/nope", nil) }, "unknown_provider", 404},
+		{"unknown provider post", nil, nil, func(k string) *http.Request {
 			return req(k, "POST", "/keys/nope", keyBody(k, openAIKey, ""))
 		}, "unknown_provider", 404},
-		{"unknown provider delete", nil, func(k string) *http.Request { return req(k, "POST", "/keys/nope/delete", nil) }, "unknown_provider", 404},
-		{"short key", nil, func(k string) *http.Request { return req(k, "POST", "/keys/openai", keyBody(k, "sk-short", "")) }, "invalid_key", 422},
-		{"wrong prefix", nil, func(k string) *http.Request {
+		{"unknown provider delete", nil, nil, func(k string) *http.Request { return req(k, "POST", "/keys/nope/delete", nil) }, "unknown_provider", 404},
+		{"short key", nil, nil, func(k string) *http.Request { return req(k, "POST", "/keys/openai", keyBody(k, "sk-short", "")) }, "invalid_key", 422},
+		{"wrong prefix", nil, nil, func(k string) *http.Request {
 			return req(k, "POST", "/keys/anthropic", keyBody(k, openAIKey, ""))
 		}, "invalid_key", 422},
-		{"empty key", nil, func(k string) *http.Request { return req(k, "POST", "/keys/openai", keyBody(k, "", "")) }, "invalid_key", 422},
-		{"ttl not a choice", nil, func(k string) *http.Request {
+		{"empty key", nil, nil, func(k string) *http.Request { return req(k, "POST", "/keys/openai", keyBody(k, "", "")) }, "invalid_key", 422},
+		{"ttl not a choice", nil, nil, func(k string) *http.Request {
 			return req(k, "POST", "/keys/openai", keyBody(k, openAIKey, "3d"))
 		}, "invalid_ttl", 422},
-		{"ttl garbage", nil, func(k string) *http.Request {
+		{"ttl garbage", nil, nil, func(k string) *http.Request {
 			return req(k, "POST", "/keys/openai", keyBody(k, openAIKey, "soon"))
 		}, "invalid_ttl", 422},
-		{"too large", nil, func(k string) *http.Request { return req(k, "POST", "/keys/openai", big) }, "too_large", 413},
-		{"unsupported media type", nil, func(k string) *http.Request {
+		{"too large", nil, nil, func(k string) *http.Request { return req(k, "POST", "/keys/openai", big) }, "too_large", 413},
+		{"unsupported media type", nil, nil, func(k string) *http.Request {
 			r := req(k, "POST", "/keys/openai", "api_key="+openAIKey)
 			r.Header.Set("Content-Type", "text/plain")
 			return r
 		}, "unsupported_media_type", 415},
-		{"bad json", nil, func(k string) *http.Request {
+		{"bad json", nil, nil, func(k string) *http.Request {
 			r := req(k, "POST", "/keys/openai", `{"api_key":`)
 			r.Header.Set("Content-Type", "application/json")
 			return r
 		}, "bad_request", 400},
-		{"cross origin", nil, func(k string) *http.Request {
+		{"cross origin", nil, nil, func(k string) *http.Request {
 			r := req(k, "POST", "/keys/openai", keyBody(k, openAIKey, ""))
 			r.Header.Set("Sec-Fetch-Site", "cross-site")
 			return r
 		}, "cross_origin", 403},
-		{"cross origin by Origin", nil, func(k string) *http.Request {
+		{"cross origin by Origin", nil, nil, func(k string) *http.Request {
 			r := req(k, "DELETE", "/keys", nil)
 			r.Header.Set("Origin", "https://evil.example")
 			return r
 		}, "cross_origin", 403},
-		{"storage unavailable list", []byok.Option{byok.WithStore(failingStore{stores.ErrUnavailable})}, func(k string) *http.Request {
+		{"storage unavailable list", []byok.Option{byok.WithStore(failingStore{stores.ErrUnavailable})}, nil, func(k string) *http.Request {
 			return req(k, "GET", "/keys", nil)
 		}, "storage_unavailable", 503},
-		{"storage unavailable store", []byok.Option{byok.WithStore(failingStore{stores.ErrUnavailable})}, func(k string) *http.Request {
+		{"storage unavailable store", []byok.Option{byok.WithStore(failingStore{stores.ErrUnavailable})}, nil, func(k string) *http.Request {
 			return req(k, "POST", "/keys/openai", keyBody(k, openAIKey, ""))
 		}, "storage_unavailable", 503},
-		{"storage unavailable clear", []byok.Option{byok.WithStore(failingStore{stores.ErrUnavailable})}, func(k string) *http.Request {
+		{"storage unavailable clear", []byok.Option{byok.WithStore(failingStore{stores.ErrUnavailable})}, nil, func(k string) *http.Request {
 			return req(k, "DELETE", "/keys", nil)
 		}, "storage_unavailable", 503},
-		{"session full", []byok.Option{byok.WithStore(failingStore{stores.ErrTooLarge})}, func(k string) *http.Request {
+		{"session full", []byok.Option{byok.WithStore(failingStore{stores.ErrTooLarge})}, nil, func(k string) *http.Request {
 			return req(k, "POST", "/keys/openai", keyBody(k, openAIKey, ""))
 		}, "too_large", 413},
-		{"internal", []byok.Option{byok.WithStore(failingStore{errors.New("boom")})}, func(k string) *http.Request {
+		{"internal", []byok.Option{byok.WithStore(failingStore{errors.New("boom")})}, nil, func(k string) *http.Request {
 			return req(k, "POST", "/keys/openai", keyBody(k, openAIKey, ""))
 		}, "internal", 500},
 	}
@@ -247,7 +261,13 @@ func TestErrorCodes(t *testing.T) {
 		for _, kind := range kinds {
 			t.Run(tt.name+"/"+kind, func(t *testing.T) {
 				a := newApp(t, tt.opts...)
+				if tt.prep != nil {
+					tt.prep(a, kind)
+				}
 				w := a.do(tt.req(kind))
+				if tt.code == "rate_limited" && w.Header().Get("Retry-After") == "" {
+					t.Fatal("429 without Retry-After")
+				}
 				checkKeyHeaders(t, w)
 				switch kind {
 				case kJSON:
