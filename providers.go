@@ -350,8 +350,9 @@ func (p Provider) Validate() error {
 	}
 	if p.Pattern != nil {
 		src := p.Pattern.String()
-		if !(strings.HasPrefix(src, "^") || strings.HasPrefix(src, `\A`)) ||
-			!(strings.HasSuffix(src, "$") || strings.HasSuffix(src, `\z`)) {
+		anchoredStart := strings.HasPrefix(src, "^") || strings.HasPrefix(src, `\A`)
+		anchoredEnd := strings.HasSuffix(src, "$") || strings.HasSuffix(src, `\z`)
+		if !anchoredStart || !anchoredEnd {
 			return bad("pattern %q must be anchored with ^ and $", src)
 		}
 	}
@@ -524,7 +525,7 @@ func (p Provider) CheckKey(ctx context.Context, client *http.Client, key string)
 		return err
 	}
 	if err := checkURL(p.CheckURL); err != nil {
-		return fmt.Errorf("%w %q: CheckURL: %v", ErrInvalidProvider, p.Name, err)
+		return fmt.Errorf("%w %q: CheckURL: %w", ErrInvalidProvider, p.Name, err)
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc

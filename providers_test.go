@@ -368,7 +368,7 @@ func TestCheckKey(t *testing.T) {
 
 	t.Run("500 is unavailable", func(t *testing.T) {
 		s := newProvStandIn(t, func(w http.ResponseWriter, r *http.Request) {
-			http.Error(w, "upstream \x1b[31mboom\x00", 500)
+			http.Error(w, "upstream \x1b[31mboom\x00", http.StatusInternalServerError)
 		})
 		err := byok.OpenAI.WithBaseURL(s.srv.URL+"/v1").CheckKey(t.Context(), nil, good)
 		var ce *byok.CheckError
@@ -381,7 +381,7 @@ func TestCheckKey(t *testing.T) {
 	})
 
 	t.Run("429 is unavailable", func(t *testing.T) {
-		s := newProvStandIn(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(429) })
+		s := newProvStandIn(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTooManyRequests) })
 		if err := byok.OpenAI.WithBaseURL(s.srv.URL+"/v1").CheckKey(t.Context(), nil, good); !errors.Is(err, byok.ErrCheckUnavailable) {
 			t.Fatalf("err = %v", err)
 		}
@@ -435,7 +435,7 @@ func TestCheckKey(t *testing.T) {
 	t.Run("HTML body gives no message", func(t *testing.T) {
 		s := newProvStandIn(t, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/html")
-			w.WriteHeader(401)
+			w.WriteHeader(http.StatusUnauthorized)
 			_, _ = w.Write([]byte("<html><script>alert(1)</script></html>"))
 		})
 		err := byok.OpenAI.WithBaseURL(s.srv.URL+"/v1").CheckKey(t.Context(), nil, good)

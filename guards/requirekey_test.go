@@ -212,7 +212,14 @@ func TestRequireKeyLoadsOnce(t *testing.T) {
 		func(c *gin.Context) {
 			// Dumping the gin context never shows a key.
 			dump := fmt.Sprintf("%v %+v %#v %s", c.Keys, c.Keys, c.Keys, c.Keys)
-			j, _ := json.Marshal(c.Keys)
+			var vals []any
+			for _, v := range c.Keys {
+				vals = append(vals, v)
+			}
+			j, err := json.Marshal(vals)
+			if err != nil {
+				t.Error(err)
+			}
 			var logs strings.Builder
 			slog.New(slog.NewJSONHandler(&logs, nil)).Info("keys", "keys", c.Keys)
 			if strings.Contains(dump+string(j)+logs.String(), "SENTINEL") {
