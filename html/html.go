@@ -19,6 +19,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -73,9 +74,9 @@ func assetURL(base, name string) string {
 	return u
 }
 
-// Names returns the names of the embedded templates, sorted. Each file
-// templates/NAME.tmpl defines "byok/NAME".
-func Names() []string {
+// fileNames returns the template each embedded file defines: the file
+// templates/NAME.tmpl defines "byok/NAME" (and may define helpers).
+func fileNames() []string {
 	entries, _ := fs.ReadDir(templateFS, "templates") // embedded: cannot fail
 	names := make([]string, 0, len(entries))
 	for _, e := range entries {
@@ -83,6 +84,27 @@ func Names() []string {
 	}
 	return names
 }
+
+// names lists every template the embedded files define.
+var names = sync.OnceValue(func() []string {
+	t, err := AddTo(template.New("byok"))
+	if err != nil { // embedded templates are tested to parse
+		return fileNames()
+	}
+	var out []string
+	for _, tt := range t.Templates() {
+		if strings.HasPrefix(tt.Name(), "byok/") {
+			out = append(out, tt.Name())
+		}
+	}
+	slices.Sort(out)
+	return out
+})
+
+// Names returns the names of all embedded templates, sorted: the partials
+// (byok/page, byok/key-card, …) and the helpers they call (byok/key-badge,
+// byok/alert-kind, …). Any of them can be overridden.
+func Names() []string { return slices.Clone(names()) }
 
 // AddTo adds FuncMap and every embedded byok/… template to t and returns
 // t. Templates of t with a byok/… name are replaced; to override one, parse
@@ -93,7 +115,7 @@ func AddTo(t *template.Template) (*template.Template, error) {
 		return nil, errors.New("html: AddTo: nil template")
 	}
 	t.Funcs(FuncMap())
-	for _, name := range Names() {
+	for _, name := range fileNames() {
 		file := "templates/" + strings.TrimPrefix(name, "byok/") + ".tmpl"
 		b, err := fs.ReadFile(templateFS, file)
 		if err != nil {
