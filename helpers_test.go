@@ -61,8 +61,13 @@ type app struct {
 	p      *byok.Plugin
 	logs   *syncBuffer
 	jar    http.CookieJar
-	user   string // what WithUser returns, changeable between requests
+	*shared
+}
+
+// shared is what every browser of one app shares.
+type shared struct {
 	mu     sync.Mutex
+	user   string // what WithUser returns, changeable between requests
 	events []byok.AuditEvent
 	// seen collects every response header and body, for the sentinel test.
 	seen []string
@@ -93,7 +98,7 @@ func newApp(t testing.TB, opts ...byok.Option) *app {
 
 func newAppWith(t testing.TB, setup func(r *gin.Engine) gin.IRouter, opts ...byok.Option) *app {
 	t.Helper()
-	a := &app{t: t, engine: gin.New(), logs: &syncBuffer{}}
+	a := &app{t: t, engine: gin.New(), logs: &syncBuffer{}, shared: &shared{}}
 	a.jar, _ = cookiejar.New(nil)
 	a.engine.Use(func(c *gin.Context) {
 		a.mu.Lock()
@@ -275,3 +280,9 @@ func (c *clock) Add(d time.Duration) {
 	c.now = c.now.Add(d)
 	c.mu.Unlock()
 }
+
+func ginEngine() *gin.Engine { return gin.New() }
+
+// discardLogger logs into the app's buffer (for tests that check no secret
+// is ever logged) without a handler level below Info.
+func discardLogger(a *app) *slog.Logger { return slog.New(slog.NewTextHandler(a.logs, nil)) }

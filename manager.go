@@ -330,9 +330,17 @@ func (m *Manager) rewrapRecord(ctx context.Context, scope stores.Scope, rec stor
 		// SQL is the truth for signed-in users: replace the row only if it
 		// still holds what was read, so a key replaced meanwhile is never
 		// overwritten. Session caches pick the new value up when they refill.
-		_, err = m.p.sql.Rewrap(ctx, []sqlstore.Rewrapped{{
+		var n int
+		n, err = m.p.sql.Rewrap(ctx, []sqlstore.Rewrapped{{
 			UserID: scope.UserID, Provider: rec.Provider, Old: rec.Ciphertext, New: ct, KeyID: m.keyID(ct),
 		}})
+		if err == nil && n > 0 {
+			if h, ok := m.store.(interface {
+				Invalidate(ctx context.Context, userID string) error
+			}); ok {
+				err = h.Invalidate(ctx, scope.UserID)
+			}
+		}
 	default:
 		next := rec
 		next.Ciphertext = ct

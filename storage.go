@@ -2,6 +2,7 @@ package byok
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -89,6 +90,9 @@ func (p *Plugin) keyStore(ctx context.Context, aead encrypt.AEAD) (stores.Store,
 	}); err != nil {
 		return nil, err
 	}
+	if ring, ok := aead.(*encrypt.Keyring); ok {
+		p.warnUnknownKeys(ctx, sql, ring)
+	}
 	p.sql = sql
 	h, err := hybrid.New(sess, sql, o.redis,
 		hybrid.WithEpochPrefix(o.redisPrefix+"epoch:"), hybrid.WithClock(o.clock), hybrid.WithLogger(o.logger))
@@ -117,9 +121,9 @@ func startCheck(ctx context.Context, what string, f func(context.Context) error)
 func checkSecret(ctx context.Context, sql *sqlstore.Store, aead encrypt.AEAD) error {
 	cv, err := sql.CheckValue(ctx)
 	if errors.Is(err, stores.ErrNotFound) {
-		fresh, err := encrypt.NewCheckValue(aead)
-		if err != nil {
-			return fmt.Errorf("making the check value: %w", err)
+		fresh, ferr := encrypt.NewCheckValue(aead)
+		if ferr != nil {
+			return fmt.Errorf("making the check value: %w", ferr)
 		}
 		if err := sql.SetCheckValue(ctx, fresh, false); err != nil {
 			return fmt.Errorf("storing the check value: %w", err)
@@ -133,7 +137,48 @@ func checkSecret(ctx context.Context, sql *sqlstore.Store, aead encrypt.AEAD) er
 		return fmt.Errorf("the secret given to WithSecret (or WithKeyring/WithAEAD) is not the one the stored keys were sealed with; "+
 			"pass the old secret as a previous secret to WithSecret, or run `byok rotate`; nothing was deleted: %w", err)
 	}
+	// Sealed under a previous key: seal it again under the current one, so
+	// the current secret alone is accepted once the keys are rotated.
+	if rw, ok := aead.(rewrapper); ok && rw.NeedsRewrap(cv) {
+		fresh, err := encrypt.NewCheckValue(aead)
+		if err != nil {
+			return fmt.Errorf("making the check value: %w", err)
+		}
+		if err := sql.SetCheckValue(ctx, fresh, true); err != nil {
+			return fmt.Errorf("storing the check value: %w", err)
+		}
+	}
 	return nil
+}
+
+// warnUnknownKeys logs, at start, how many stored keys are sealed under a
+// key the keyring does not hold (an old secret dropped before every row was
+// re-sealed): those keys read as missing until the secret is given again.
+func (p *Plugin) warnUnknownKeys(ctx context.Context, sql *sqlstore.Store, ring *encrypt.Keyring) {
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	st, err := sql.Stats(ctx)
+	if err != nil {
+		p.log.WarnContext(ctx, "byok: could not count keys per secret", "err", err)
+		return
+	}
+	for id, n := range st.ByKeyID {
+		if id != 0 && !knowsKeyID(ring, id) {
+			p.log.WarnContext(ctx, "byok: stored keys are sealed under a secret that was not given; they read as missing "+
+				"until it is passed to WithSecret as a previous secret (nothing is deleted)", "keys", n, "key_id", fmt.Sprintf("%08x", id))
+		}
+	}
+}
+
+// knowsKeyID reports whether the keyring holds the key with this id: it
+// answers a ciphertext header naming an unknown id with ErrUnknownKey, and
+// any other with an authentication failure.
+func knowsKeyID(ring *encrypt.Keyring, id uint32) bool {
+	fake := make([]byte, encrypt.HeaderSize+encrypt.NonceSize+encrypt.TagSize)
+	fake[0] = encrypt.Version
+	binary.BigEndian.PutUint32(fake[1:], id)
+	_, err := ring.Decrypt(fake, nil)
+	return !errors.Is(err, encrypt.ErrUnknownKey)
 }
 
 // janitor deletes expired rows every interval until ctx ends.
