@@ -110,7 +110,11 @@ func runRotate(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer closeDB()
-	fmt.Fprintf(e.stderr, "byok rotate: %s, table %s: re-sealing under key %08x\n", db.display, d.table, ks.primary)
+	what := "re-sealing under"
+	if o.dryRun {
+		what = "dry run: counting rows not under"
+	}
+	fmt.Fprintf(e.stderr, "byok rotate: %s, table %s: %s key %08x\n", db.display, d.table, what, ks.primary)
 	_, err = rotate(ctx, e, store, ks, o)
 	return err
 }
