@@ -62,14 +62,12 @@ func decodeCache(b []byte) (cacheEntry, error) {
 	if len(b) == 0 || b[0] != cacheV1 {
 		return cacheEntry{}, fmt.Errorf("%w: unknown version", ErrMalformed)
 	}
-	off := 1
-	n, k := binary.Uvarint(b[off:])
-	if k != 1 || n == 0 || n > maxEpoch || n > uint64(len(b)-off-k) {
-		return cacheEntry{}, fmt.Errorf("%w: bad epoch at byte %d", ErrMalformed, off)
+	// The epoch's length is at most 64, so its uvarint is one byte.
+	if len(b) < 2 || b[1] == 0 || b[1] > maxEpoch || int(b[1]) > len(b)-2 {
+		return cacheEntry{}, fmt.Errorf("%w: bad epoch at byte 1", ErrMalformed)
 	}
-	off += k
-	epoch := string(b[off : off+int(n)])
-	off += int(n)
+	off := 2 + int(b[1])
+	epoch := string(b[2:off])
 	us, k := binary.Varint(b[off:])
 	if k <= 0 || k != len(binary.AppendVarint(nil, us)) {
 		return cacheEntry{}, fmt.Errorf("%w: bad fill time at byte %d", ErrMalformed, off)

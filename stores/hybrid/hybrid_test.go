@@ -201,7 +201,7 @@ func TestCacheHitCost(t *testing.T) {
 					if errors.Is(err, stores.ErrNotFound) {
 						return nil
 					}
-					return fmt.Errorf("Get absent = %v, want ErrNotFound", err)
+					return fmt.Errorf("get absent = %w, want ErrNotFound", err)
 				}},
 				{"List", func() error { _, err := r.h.List(ctx, sc); return err }},
 				{"Get other session", func() error { _, err := r.h.Get(ctx, other, "anthropic"); return err }},
