@@ -201,7 +201,7 @@ func New(db *sqlx.DB, opts ...Option) (*Store, error) {
 type queries struct {
 	put, get, list, del, clear, deleteExpired string
 	checkValue, setCheckValue, addCheckValue  string
-	scan, rewrap, stats                       string
+	scan, rewrap, rewrapBatch, stats          string
 }
 
 const cols = "provider, ciphertext, key_id, created_at, updated_at, expires_at"
@@ -230,6 +230,10 @@ RETURNING version`),
  ORDER BY user_id, provider LIMIT ?`),
 		rewrap: db.Rebind(`UPDATE ` + t + ` SET ciphertext = ?, key_id = ?, updated_at = ?, version = version + 1
  WHERE user_id = ? AND provider = ? AND ciphertext = ?`),
+		// PostgreSQL only: the whole batch as parallel arrays, one statement.
+		rewrapBatch: `UPDATE ` + t + ` AS t SET ciphertext = v.new, key_id = v.kid, updated_at = $1, version = t.version + 1
+ FROM unnest($2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::bigint[]) AS v(user_id, provider, old, new, kid)
+ WHERE t.user_id = v.user_id AND t.provider = v.provider AND t.ciphertext = v.old`,
 		stats: db.Rebind(`SELECT key_id, COUNT(*), COALESCE(SUM(CASE WHEN expires_at <= ? THEN 1 ELSE 0 END), 0), MIN(created_at)
  FROM ` + t + ` GROUP BY key_id`),
 	}
