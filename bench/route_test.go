@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-contrib/sessions"
 	"github.com/gin-contrib/sessions/cookie"
+	"github.com/jmoiron/sqlx"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ginbyok/byok"
@@ -76,7 +77,7 @@ func routeCases(b *testing.B, serve func(a *hostApp, b *testing.B, r *http.Reque
 
 	b.Run("redis", func(b *testing.B) {
 		clk := &clock{}
-		a := newRedisApp(b, clk)
+		a := newRedisApp(b, clk, nil, "")
 		a.login(b, "bench-user")
 		a.storeKey(b, apiKey)
 		c := a.cookies()
@@ -91,10 +92,11 @@ func routeCases(b *testing.B, serve func(a *hostApp, b *testing.B, r *http.Reque
 	})
 }
 
-// newRedisApp is a host app with redisstore sessions, the plugin on the same
-// Redis client and a fresh PostgreSQL database, under a unique key prefix
-// that is deleted afterwards.
-func newRedisApp(tb testing.TB, clk *clock) *hostApp {
+// newRedisApp is a host app with redisstore sessions and the plugin on the
+// same Redis client, under a unique key prefix that is deleted afterwards,
+// with keys in db (nil: a fresh PostgreSQL database) sealed under secret
+// ("": a fresh one).
+func newRedisApp(tb testing.TB, clk *clock, db *sqlx.DB, secret string) *hostApp {
 	tb.Helper()
 	rdb := testenv.Redis(tb)
 	counter := &redisCounter{}
@@ -106,8 +108,14 @@ func newRedisApp(tb testing.TB, clk *clock) *hostApp {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return newHostApp(tb, store, counter,
-		byok.WithRedis(rdb), byok.WithRedisPrefix(prefix), byok.WithDB(testenv.Postgres(tb)), clk.option())
+	if db == nil {
+		db = testenv.Postgres(tb)
+	}
+	opts := []byok.Option{byok.WithRedis(rdb), byok.WithRedisPrefix(prefix), byok.WithDB(db), clk.option()}
+	if secret != "" {
+		opts = append(opts, byok.WithSecret(secret))
+	}
+	return newHostApp(tb, store, counter, opts...)
 }
 
 // deletePrefix deletes every Redis key that starts with prefix.
