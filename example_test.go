@@ -29,8 +29,8 @@ func ExampleRegister() {
 	r := gin.Default()
 	kit, err := byok.Register(r,
 		byok.WithSecret(os.Getenv("BYOK_SECRET")), // ≥ 32 random bytes: `byok keygen`
-		byok.WithDB(db),                           // *sqlx.DB, PostgreSQL or SQLite (optional)
-		byok.WithRedis(rdb),                       // sessions + cross-replica revocation (optional)
+		byok.WithDB(db),     // *sqlx.DB, PostgreSQL or SQLite (optional)
+		byok.WithRedis(rdb), // sessions + cross-replica revocation (optional)
 		byok.WithUser(func(c *gin.Context) string { return c.GetString("user") }),
 		byok.WithProviders(byok.OpenAI, byok.Anthropic, byok.Google),
 	)

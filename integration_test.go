@@ -174,6 +174,7 @@ func TestRegisterErrors(t *testing.T) {
 		{"bad session name", []byok.Option{byok.WithSessionName("a b")}, byok.ErrConfig},
 		{"nil logger", []byok.Option{byok.WithLogger(nil)}, byok.ErrConfig},
 		{"nil user func", []byok.Option{byok.WithUser(nil)}, byok.ErrConfig},
+		{"nil store", []byok.Option{byok.WithStore((*failingStore)(nil))}, byok.ErrConfig},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -198,6 +199,13 @@ func TestRegisterErrors(t *testing.T) {
 	}
 	if _, err := byok.Register(nil, byok.WithSecret(secretA)); !errors.Is(err, byok.ErrConfig) {
 		t.Fatalf("nil router: %v", err)
+	}
+	// Optional services left unset (nil) mean none.
+	var noRedis *redis.Client
+	a := newApp(t, byok.WithDB(nil), byok.WithRedis(noRedis))
+	a.store("openai", openAIKey, "")
+	if !a.hasKey("openai") {
+		t.Fatal("nil DB and Redis: key not kept in the session")
 	}
 }
 

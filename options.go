@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"reflect"
 	"regexp"
 	"time"
 
@@ -132,7 +133,7 @@ func WithKeyring(k *encrypt.Keyring) Option {
 // keyring. Cannot be combined with [WithKeyring].
 func WithAEAD(a encrypt.AEAD) Option {
 	return func(o *options) error {
-		if a == nil {
+		if isNil(a) {
 			return optErr("WithAEAD", "nil AEAD")
 		}
 		o.aead = a
@@ -143,16 +144,31 @@ func WithAEAD(a encrypt.AEAD) Option {
 // WithRedis keeps sessions in Redis (server-side, so a deleted key is gone
 // everywhere at once), shares the write rate limit across replicas, and,
 // with [WithDB], tells other replicas' session caches about every change.
-// Any redis.UniversalClient works, so Sentinel and Cluster do too.
-// Default: none (signed cookie sessions, an in-process rate limit).
+// Any redis.UniversalClient works, so Sentinel and Cluster do too. A nil
+// client (also a nil *redis.Client) means none, so a client that is only
+// sometimes configured can be passed as it is. Default: none (encrypted
+// cookie sessions, an in-process rate limit).
 func WithRedis(client redis.UniversalClient) Option {
 	return func(o *options) error {
-		if client == nil {
-			return optErr("WithRedis", "nil client")
+		if isNil(client) {
+			client = nil
 		}
 		o.redis = client
 		return nil
 	}
+}
+
+// isNil reports whether v is nil or an interface holding a nil pointer.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Interface, reflect.Map, reflect.Slice, reflect.Func:
+		return rv.IsNil()
+	}
+	return false
 }
 
 // WithRedisPrefix starts every Redis key the plugin writes: sessions
@@ -177,7 +193,7 @@ func WithRedisPrefix(prefix string) Option {
 // signed cookie store keyed from the secret.
 func WithSessionStore(store sessions.Store) Option {
 	return func(o *options) error {
-		if store == nil {
+		if isNil(store) {
 			return optErr("WithSessionStore", "nil store")
 		}
 		o.sessionStore = store
@@ -206,12 +222,10 @@ var cookieName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // embedded migrations and checks the master secret against a stored check
 // value (created on first start): a wrong secret fails Register with an error
 // wrapping encrypt.ErrWrongSecret, and nothing is deleted. Anonymous visitors
-// still keep their keys in the session. Default: none (session only).
+// still keep their keys in the session. A nil db means none. Default: none
+// (keys live in the session only).
 func WithDB(db *sqlx.DB) Option {
 	return func(o *options) error {
-		if db == nil {
-			return optErr("WithDB", "nil database")
-		}
 		o.db = db
 		return nil
 	}
@@ -233,7 +247,7 @@ func WithTable(name string) Option {
 // Cannot be combined with WithDB. Default: built from the other options.
 func WithStore(s stores.Store) Option {
 	return func(o *options) error {
-		if s == nil {
+		if isNil(s) {
 			return optErr("WithStore", "nil store")
 		}
 		o.store = s
