@@ -116,14 +116,27 @@ func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 	return v
 }
 
-// shot saves a screenshot when BYOK_SCREENSHOTS names a directory.
+// shot saves a screenshot of the whole page when BYOK_SCREENSHOTS names a
+// directory.
 func shot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	saveShot(t, ctx, name, chromedp.FullScreenshot(100))
+}
+
+// viewShot saves a screenshot of the viewport (as a person sees it, with
+// fixed and absolutely placed elements where they are).
+func viewShot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	saveShot(t, ctx, name, chromedp.CaptureScreenshot())
+}
+
+func saveShot(t *testing.T, ctx context.Context, name string, capture chromedp.Action[[]byte]) {
 	t.Helper()
 	dir := os.Getenv("BYOK_SCREENSHOTS")
 	if dir == "" {
 		return
 	}
-	b, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	b, err := chromedp.Run(ctx, capture)
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
@@ -154,6 +167,11 @@ func TestBrowser(t *testing.T) {
 			{"byok-card-groq-key", "gsk-" + strings.Repeat("d", 20), false},
 			{"byok-card-mistral-key", strings.Repeat("e", 32), true},
 			{"byok-card-mistral-key", strings.Repeat("e", 31) + " ", false},
+		}
+		// 16px: underscores in keys stay visible (DejaVu Sans Mono clips
+		// them at 14px) and phones do not zoom in on focus.
+		if fs := eval[string](t, ctx, `getComputedStyle(document.getElementById('byok-card-openai-key')).fontSize`); fs != "16px" {
+			t.Errorf("key input font size %s, want 16px", fs)
 		}
 		for _, c := range cases {
 			js, _ := json.Marshal(c.value)
@@ -202,11 +220,13 @@ func TestBrowser(t *testing.T) {
 		if got := eval[string](t, ctx, `document.querySelector('#byok-card-groq code').textContent`); got != "gsk…WXYZ" {
 			t.Errorf("masked key %q", got)
 		}
-		if got := eval[string](t, ctx, `document.activeElement.id`); got != "byok-card-groq-title" {
-			t.Errorf("after saving, focus is on %q, want the card title", got)
-		}
+		// Focus moves once htmx has settled the swap (20 ms later).
+		waitFor(t, ctx, `document.activeElement.id === 'byok-card-groq-title'`)
 		if eval[int](t, ctx, `document.querySelectorAll('input[name=api_key]').length`) == 0 || eval[bool](t, ctx, `!!document.querySelector('#byok-card-groq input[name=api_key]') && document.querySelector('#byok-card-groq input[name=api_key]').value !== ''`) {
 			t.Error("a typed key is still in the page")
+		}
+		if got := eval[string](t, ctx, `document.querySelector('[data-byok-count]').textContent + ' ' + document.querySelector('[data-byok-empty]').hidden + ' ' + document.querySelector('[data-byok-clear]').hidden`); got != "1 true false" {
+			t.Errorf("after saving, count/empty hidden/clear hidden = %q, want 1 true false", got)
 		}
 		shot(t, ctx, "dashboard-saved")
 
@@ -219,13 +239,15 @@ func TestBrowser(t *testing.T) {
 
 		step(t, ctx, "open delete", chromedp.Click(chromedp.CSS(`#byok-card-groq details.dropdown-end > summary`)),
 			chromedp.WaitVisible(chromedp.CSS(`#byok-card-groq form[action$="/delete"] button`)))
-		shot(t, ctx, "delete-confirm")
+		time.Sleep(300 * time.Millisecond) // the dropdown fades in
+		viewShot(t, ctx, "delete-confirm")
 		step(t, ctx, "delete", chromedp.Click(chromedp.CSS(`#byok-card-groq form[action$="/delete"] button`)),
 			chromedp.WaitNotPresent(chromedp.CSS(`#byok-card-groq code`)),
 			chromedp.WaitVisible(chromedp.ID("byok-card-groq-key")))
 		if !eval[bool](t, ctx, `window.byokMarker === true`) {
 			t.Fatal("deleting reloaded the page")
 		}
+		waitFor(t, ctx, `document.querySelector('[data-byok-count]').textContent === '0' && !document.querySelector('[data-byok-empty]').hidden && document.querySelector('[data-byok-clear]').hidden`)
 	})
 
 	t.Run("Escape closes a disclosure", func(t *testing.T) {

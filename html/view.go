@@ -100,8 +100,8 @@ type KeyView struct {
 	Masked string
 	// CreatedAt is when this key value was first stored (UTC).
 	CreatedAt time.Time
-	// UpdatedAt is when the key was last written; zero or equal to
-	// CreatedAt hides the "updated" line.
+	// UpdatedAt is when the key was last written; zero, or less than a
+	// minute after CreatedAt, hides the "updated" text.
 	UpdatedAt time.Time
 	// ExpiresAt is when the key expires; zero means never.
 	ExpiresAt time.Time
@@ -112,9 +112,10 @@ type KeyView struct {
 // Live reports whether a key is stored and has not expired.
 func (k KeyView) Live() bool { return k.HasKey && !k.Expired }
 
-// Updated reports whether the key was rewritten after it was created.
+// Updated reports whether the key was rewritten at least a minute after
+// it was created (sooner, "added just now" says enough).
 func (k KeyView) Updated() bool {
-	return !k.UpdatedAt.IsZero() && k.UpdatedAt.After(k.CreatedAt)
+	return !k.UpdatedAt.IsZero() && k.UpdatedAt.Sub(k.CreatedAt) >= time.Minute
 }
 
 // TTLChoice is one option of the "keep for" select, posted as form field

@@ -7,7 +7,8 @@
  *    pattern, length limits, help text, docs link and htmx target;
  *  - disclosures ([data-byok-disclosure]) close on Escape, on a click outside,
  *    and when another one opens;
- *  - after an htmx swap, focus moves to the field at fault or to the new card.
+ *  - after an htmx swap, focus moves to the field at fault or to the new card,
+ *    and the dashboard's count, empty state and "remove all" follow the cards.
  * No eval, no inline handlers, no HTML strings: it runs under
  * Content-Security-Policy "default-src 'self'".
  */
@@ -100,6 +101,26 @@
     }
   }
 
+  // Dashboard summary ---------------------------------------------------------
+
+  // After a card changed in place, bring the dashboard's count, its empty
+  // state and its "remove all" control in line with the cards.
+  function syncDashboard() {
+    each(doc, '[data-byok-dashboard]', function (dash) {
+      var live = dash.querySelectorAll('[data-byok-state="live"]').length;
+      var stored = live + dash.querySelectorAll('[data-byok-state="expired"]').length;
+      var count = dash.querySelector('[data-byok-count]');
+      if (count) count.textContent = String(live);
+      var empty = dash.querySelector('[data-byok-empty]');
+      if (empty) empty.hidden = stored > 0;
+      var clear = dash.querySelector('[data-byok-clear]');
+      if (clear) {
+        clear.hidden = stored === 0;
+        if (stored === 0) clear.open = false;
+      }
+    });
+  }
+
   // Disclosures ------------------------------------------------------------
 
   function closeDisclosures(except) {
@@ -175,6 +196,7 @@
   });
 
   doc.addEventListener('htmx:afterSettle', function () {
+    syncDashboard();
     if (!swapTarget) return;
     var el = doc.getElementById(swapTarget);
     var source = swapSource;
