@@ -1,6 +1,7 @@
 package byok
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -92,39 +94,85 @@ func (s *cookieStore) New(r *http.Request, name string) (*gsessions.Session, err
 	opts := *s.options.Load()
 	sess.Options = &opts
 	sess.IsNew = true
-	c, err := r.Cookie(name)
-	if err != nil {
-		return sess, nil
-	}
-	values, err := s.decode(name, c.Value, opts.MaxAge)
-	if err != nil {
+	ents, found, err := s.load(r, name)
+	if err != nil || !found {
 		return sess, err
 	}
-	sess.Values = values
+	for _, e := range ents {
+		sess.Values[e.key] = e.val
+	}
 	sess.IsNew = false
 	return sess, nil
+}
+
+// load reads the named session's values from the request's cookie. found
+// is false when there is no such cookie.
+func (s *cookieStore) load(r *http.Request, name string) (ents entries, found bool, err error) {
+	v, ok := readCookie(r, name)
+	if !ok {
+		return nil, false, nil
+	}
+	ents, err = s.decode(name, v, s.options.Load().MaxAge)
+	return ents, err == nil, err
+}
+
+// readCookie finds the value of the named cookie without parsing the others.
+func readCookie(r *http.Request, name string) (string, bool) {
+	for _, line := range r.Header["Cookie"] {
+		for len(line) > 0 {
+			part := line
+			if i := strings.IndexByte(line, ';'); i >= 0 {
+				part, line = line[:i], line[i+1:]
+			} else {
+				line = ""
+			}
+			part = strings.TrimSpace(part)
+			k, v, ok := strings.Cut(part, "=")
+			if !ok || k != name {
+				continue
+			}
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// save writes values as the named cookie with opts.
+func (s *cookieStore) save(w http.ResponseWriter, name string, ents entries, opts *gsessions.Options) error {
+	if opts.MaxAge < 0 {
+		http.SetCookie(w, gsessions.NewCookie(name, "", opts))
+		return nil
+	}
+	v, err := s.encode(name, ents)
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, gsessions.NewCookie(name, v, opts))
+	return nil
 }
 
 // Save writes the session as a cookie, or deletes the cookie when MaxAge is
 // negative. It implements gorilla's sessions.Store.
 func (s *cookieStore) Save(_ *http.Request, w http.ResponseWriter, sess *gsessions.Session) error {
-	if sess.Options.MaxAge < 0 {
-		http.SetCookie(w, gsessions.NewCookie(sess.Name(), "", sess.Options))
-		return nil
+	ents := make(entries, 0, len(sess.Values))
+	for k, v := range sess.Values {
+		ks, ok := k.(string)
+		if !ok {
+			return fmt.Errorf("%w: key of type %T", errCookieValue, k)
+		}
+		ents = append(ents, entry{ks, v})
 	}
-	v, err := s.encode(sess.Name(), sess.Values)
-	if err != nil {
-		return err
-	}
-	http.SetCookie(w, gsessions.NewCookie(sess.Name(), v, sess.Options))
-	return nil
+	return s.save(w, sess.Name(), ents, sess.Options)
 }
 
 // encode seals values for the cookie name.
-func (s *cookieStore) encode(name string, values map[any]any) (string, error) {
+func (s *cookieStore) encode(name string, ents entries) (string, error) {
 	plain := make([]byte, 8, 64)
 	binary.BigEndian.PutUint64(plain, uint64(s.now().Unix()))
-	plain, err := appendValues(plain, values)
+	plain, err := appendEntries(plain, ents)
 	if err != nil {
 		return "", err
 	}
@@ -141,7 +189,7 @@ func (s *cookieStore) encode(name string, values map[any]any) (string, error) {
 }
 
 // decode opens a cookie value and decodes its values.
-func (s *cookieStore) decode(name, value string, maxAge int) (map[any]any, error) {
+func (s *cookieStore) decode(name, value string, maxAge int) (entries, error) {
 	if len(value) > cookieMaxLength {
 		return nil, errCookie
 	}
@@ -157,8 +205,12 @@ func (s *cookieStore) decode(name, value string, maxAge int) (map[any]any, error
 	}
 	ad := []byte(cookieAD + name)
 	var plain []byte
-	for _, g := range s.aeads {
-		if plain, err = g.Open(nil, buf[1:1+nonce], buf[1+nonce:], ad); err == nil {
+	for i, g := range s.aeads {
+		ct := buf[1+nonce:]
+		if i < len(s.aeads)-1 {
+			ct = bytes.Clone(ct) // Open in place destroys ct when it fails
+		}
+		if plain, err = g.Open(ct[:0], buf[1:1+nonce], ct, ad); err == nil {
 			break
 		}
 	}
@@ -169,7 +221,26 @@ func (s *cookieStore) decode(name, value string, maxAge int) (map[any]any, error
 	if maxAge > 0 && s.now().Unix()-issued > int64(maxAge) {
 		return nil, errCookieExpired
 	}
-	return decodeValues(plain[8:])
+	return decodeEntries(plain[8:])
+}
+
+// entry is one session value; entries are a session's values, in no order,
+// with distinct keys. A handful of values are looked up faster in a slice
+// than in a map, and decoded without building one.
+type entry struct {
+	key string
+	val any
+}
+
+type entries []entry
+
+func (es entries) index(key string) int {
+	for i := range es {
+		if es[i].key == key {
+			return i
+		}
+	}
+	return -1
 }
 
 // Value tags of the compact encoding.
@@ -181,16 +252,12 @@ const (
 	tagInt    = 'i'
 )
 
-// appendValues appends the compact encoding of values to buf.
-func appendValues(buf []byte, values map[any]any) ([]byte, error) {
-	buf = binary.AppendUvarint(buf, uint64(len(values)))
-	for k, v := range values {
-		ks, ok := k.(string)
-		if !ok {
-			return nil, fmt.Errorf("%w: key of type %T", errCookieValue, k)
-		}
-		buf = appendChunk(buf, ks)
-		switch v := v.(type) {
+// appendEntries appends the compact encoding of ents to buf.
+func appendEntries(buf []byte, ents entries) ([]byte, error) {
+	buf = binary.AppendUvarint(buf, uint64(len(ents)))
+	for _, e := range ents {
+		buf = appendChunk(buf, e.key)
+		switch v := e.val.(type) {
 		case string:
 			buf = append(buf, tagString)
 			buf = appendChunk(buf, v)
@@ -208,7 +275,7 @@ func appendValues(buf []byte, values map[any]any) ([]byte, error) {
 			buf = append(buf, tagInt)
 			buf = binary.AppendVarint(buf, int64(v))
 		default:
-			return nil, fmt.Errorf("%w: %q holds a %T", errCookieValue, ks, v)
+			return nil, fmt.Errorf("%w: %q holds a %T", errCookieValue, e.key, v)
 		}
 	}
 	return buf, nil
@@ -219,9 +286,10 @@ func appendChunk(buf []byte, s string) []byte {
 	return append(buf, s...)
 }
 
-// decodeValues decodes the compact encoding. Strings share one allocation;
-// byte slices point into d, which the caller hands over.
-func decodeValues(d []byte) (map[any]any, error) {
+// decodeEntries decodes the compact encoding. Strings share one allocation;
+// byte slices point into d, which the caller hands over. A key given twice
+// keeps its last value.
+func decodeEntries(d []byte) (entries, error) {
 	n, w := binary.Uvarint(d)
 	if w <= 0 || n > uint64(len(d)) {
 		return nil, errCookie
@@ -229,7 +297,7 @@ func decodeValues(d []byte) (map[any]any, error) {
 	d = d[w:]
 	str := string(d) // one copy for every string key and value
 	off := 0
-	m := make(map[any]any, n)
+	ents := make(entries, 0, n)
 	chunk := func() (int, int, bool) {
 		l, w := binary.Uvarint(d[off:])
 		if w <= 0 || l > uint64(len(d)-off-w) {
@@ -244,7 +312,7 @@ func decodeValues(d []byte) (map[any]any, error) {
 		if !ok || off >= len(d) {
 			return nil, errCookie
 		}
-		key := str[a:b]
+		e := entry{key: str[a:b]}
 		tag := d[off]
 		off++
 		switch tag {
@@ -253,28 +321,33 @@ func decodeValues(d []byte) (map[any]any, error) {
 			if !ok {
 				return nil, errCookie
 			}
-			m[key] = str[a:b]
+			e.val = str[a:b]
 		case tagBytes:
 			a, b, ok := chunk()
 			if !ok {
 				return nil, errCookie
 			}
-			m[key] = d[a:b:b]
+			e.val = d[a:b:b]
 		case tagTrue, tagFalse:
-			m[key] = tag == tagTrue
+			e.val = tag == tagTrue
 		case tagInt:
 			v, w := binary.Varint(d[off:])
 			if w <= 0 || v < math.MinInt || v > math.MaxInt {
 				return nil, errCookie
 			}
 			off += w
-			m[key] = int(v)
+			e.val = int(v)
 		default:
 			return nil, errCookie
+		}
+		if i := ents.index(e.key); i >= 0 {
+			ents[i] = e
+		} else {
+			ents = append(ents, e)
 		}
 	}
 	if off != len(d) {
 		return nil, errCookie
 	}
-	return m, nil
+	return ents, nil
 }

@@ -35,8 +35,12 @@ func testCookieStore(t testing.TB, now func() time.Time, secrets ...string) *coo
 
 func TestCookieStoreRoundTrip(t *testing.T) {
 	s := testCookieStore(t, time.Now, testSecretA)
-	in := map[any]any{"s": "text", "b": []byte{0, 1, 2, 255}, "t": true, "f": false, "i": -42, "big": 1 << 40, "empty": "", "nil-bytes": []byte{}}
-	v, err := s.encode("byok", in)
+	in := map[string]any{"s": "text", "b": []byte{0, 1, 2, 255}, "t": true, "f": false, "i": -42, "big": 1 << 40, "empty": "", "nil-bytes": []byte{}}
+	var ents entries
+	for k, v := range in {
+		ents = append(ents, entry{k, v})
+	}
+	v, err := s.encode("byok", ents)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +52,7 @@ func TestCookieStoreRoundTrip(t *testing.T) {
 		t.Fatalf("got %v", out)
 	}
 	for k, want := range in {
-		got := out[k]
+		got := out[out.index(k)].val
 		if wb, ok := want.([]byte); ok {
 			if gb, ok := got.([]byte); !ok || !bytes.Equal(gb, wb) {
 				t.Fatalf("%v: %#v, want %#v", k, got, want)
@@ -60,10 +64,16 @@ func TestCookieStoreRoundTrip(t *testing.T) {
 		}
 	}
 	// Unsupported values are an error, never silently dropped.
-	for _, bad := range []map[any]any{{1: "int key"}, {"x": 1.5}, {"x": []string{"a"}}} {
+	for _, bad := range []entries{{{"x", 1.5}}, {{"x", []string{"a"}}}} {
 		if _, err := s.encode("byok", bad); !errors.Is(err, errCookieValue) {
 			t.Fatalf("encode(%v): %v", bad, err)
 		}
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	sess, _ := s.New(r, "byok")
+	sess.Values[1] = "int key"
+	if err := sess.Save(r, httptest.NewRecorder()); !errors.Is(err, errCookieValue) {
+		t.Fatalf("int key: %v", err)
 	}
 }
 
@@ -71,7 +81,7 @@ func TestCookieStoreRejects(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	s := testCookieStore(t, clock, testSecretA)
-	v, err := s.encode("byok", map[any]any{"k": "v"})
+	v, err := s.encode("byok", entries{{"k", "v"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +118,7 @@ func TestCookieStoreRejects(t *testing.T) {
 		t.Fatalf("rotated secret: %v", err)
 	}
 	// Too large for a cookie.
-	if _, err := s.encode("byok", map[any]any{"k": make([]byte, 4000)}); !errors.Is(err, ErrTooLarge) {
+	if _, err := s.encode("byok", entries{{"k", make([]byte, 4000)}}); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("large: %v", err)
 	}
 }
@@ -147,24 +157,24 @@ func TestCookieStoreSession(t *testing.T) {
 	var _ gsessions.Store = s
 }
 
-func FuzzDecodeValues(f *testing.F) {
+func FuzzDecodeEntries(f *testing.F) {
 	s := testCookieStore(f, time.Now, testSecretA)
 	_ = s
-	seed, _ := appendValues(nil, map[any]any{"byok.anon": "abc", "byok.keys": []byte{1, 2, 3}, "n": 7, "t": true})
+	seed, _ := appendEntries(nil, entries{{"byok.anon", "abc"}, {"byok.keys", []byte{1, 2, 3}}, {"n", 7}, {"t", true}})
 	f.Add(seed)
 	f.Add([]byte{0})
 	f.Add([]byte{1, 1, 'k', 'i', 0x80})
 	f.Add([]byte{2, 1, 'a', 's', 0, 1, 'a', 's', 0})
 	f.Fuzz(func(t *testing.T, d []byte) {
-		m, err := decodeValues(d)
+		m, err := decodeEntries(d)
 		if err != nil {
 			return
 		}
-		again, err := appendValues(nil, m)
+		again, err := appendEntries(nil, m)
 		if err != nil {
 			t.Fatalf("decoded values do not encode: %v", err)
 		}
-		m2, err := decodeValues(again)
+		m2, err := decodeEntries(again)
 		if err != nil || len(m2) != len(m) {
 			t.Fatalf("round trip: %v %v", m2, err)
 		}

@@ -3,6 +3,7 @@ package byok
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 
 	"github.com/gin-contrib/sessions"
@@ -73,54 +74,93 @@ func validAnonID(s string) bool {
 	return err == nil
 }
 
-// ownSession is the plugin's session when the host has none: a gorilla
-// session of the configured store, loaded on first use. It implements
-// stores.Session.
+// ownSession is the plugin's session when the host has none, loaded on
+// first use. With the plugin's cookie store it keeps the values itself (no
+// gorilla session, no map); with any other store it is a gorilla session of
+// that store. It implements stores.Session.
 type ownSession struct {
 	store sessions.Store
 	name  string
 	r     *http.Request
 	w     http.ResponseWriter
 	p     *Plugin
-	s     *gsessions.Session
 	dirty bool
+
+	loaded bool
+	cs     *cookieStore // the fast path, when the store is the plugin's cookie store
+	ents   entries      // values, with cs
+	s      *gsessions.Session
 }
 
-func (o *ownSession) load() *gsessions.Session {
-	if o.s == nil {
-		var s *gsessions.Session
-		var err error
-		if cs, ok := o.store.(*cookieStore); ok {
-			s, err = cs.New(o.r, o.name) // read once per request by ownSession itself
-		} else {
-			s, err = o.store.Get(o.r, o.name)
-		}
-		if err != nil {
-			// An invalid or outdated cookie (or an unreachable store) gives a
-			// new, empty session, as gin-contrib/sessions does.
-			o.p.log.DebugContext(o.r.Context(), "byok: session not loaded; starting a new one", "err", err)
-		}
-		if s == nil {
-			s = gsessions.NewSession(o.store, o.name)
-		}
-		o.s = s
+func (o *ownSession) load() {
+	if o.loaded {
+		return
 	}
-	return o.s
+	o.loaded = true
+	var err error
+	if cs, ok := o.store.(*cookieStore); ok {
+		o.cs = cs
+		o.ents, _, err = cs.load(o.r, o.name)
+	} else {
+		o.s, err = o.store.Get(o.r, o.name)
+		if o.s == nil {
+			o.s = gsessions.NewSession(o.store, o.name)
+		}
+	}
+	if err != nil {
+		// An invalid or outdated cookie (or an unreachable store) gives a
+		// new, empty session, as gin-contrib/sessions does.
+		o.p.log.DebugContext(o.r.Context(), "byok: session not loaded; starting a new one", "err", err)
+	}
 }
 
 // Get returns the session value under key.
-func (o *ownSession) Get(key any) any { return o.load().Values[key] }
+func (o *ownSession) Get(key any) any {
+	o.load()
+	if o.cs == nil {
+		return o.s.Values[key]
+	}
+	if k, ok := key.(string); ok {
+		if i := o.ents.index(k); i >= 0 {
+			return o.ents[i].val
+		}
+	}
+	return nil
+}
 
 // Set sets the session value under key.
 func (o *ownSession) Set(key, val any) {
-	o.load().Values[key] = val
+	o.load()
 	o.dirty = true
+	if o.cs == nil {
+		o.s.Values[key] = val
+		return
+	}
+	k, ok := key.(string)
+	if !ok {
+		o.p.log.Error("byok: session keys must be strings", "type", fmt.Sprintf("%T", key))
+		return
+	}
+	if i := o.ents.index(k); i >= 0 {
+		o.ents[i].val = val
+	} else {
+		o.ents = append(o.ents, entry{k, val})
+	}
 }
 
 // Delete removes the session value under key.
 func (o *ownSession) Delete(key any) {
-	delete(o.load().Values, key)
+	o.load()
 	o.dirty = true
+	if o.cs == nil {
+		delete(o.s.Values, key)
+		return
+	}
+	if k, ok := key.(string); ok {
+		if i := o.ents.index(k); i >= 0 {
+			o.ents = append(o.ents[:i], o.ents[i+1:]...)
+		}
+	}
 }
 
 // Save writes the session (its cookie, and its server-side copy if any) when
@@ -129,7 +169,13 @@ func (o *ownSession) Save() error {
 	if !o.dirty {
 		return nil
 	}
-	if err := o.load().Save(o.r, o.w); err != nil {
+	var err error
+	if o.cs != nil {
+		err = o.cs.save(o.w, o.name, o.ents, o.cs.options.Load())
+	} else {
+		err = o.s.Save(o.r, o.w)
+	}
+	if err != nil {
 		return err
 	}
 	o.dirty = false
