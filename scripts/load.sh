@@ -21,7 +21,9 @@
 #   WARMUP        wrk duration of the unreported warm-up runs    (default 3s)
 #   CONNECTIONS   open connections, spread over the replicas     (default 32)
 #   THREADS       wrk threads, one replica each in turn          (default 2)
-#   MAX_REQUESTS  at most this many requests per measured run    (default 2000000)
+#   MAX_REQUESTS  at most this many requests per measured run, a safety cap
+#                 (default 2000000; a run that reaches it is reported as failed,
+#                 since wrk divides by DURATION whatever happens)
 #   GUARDED_PATH  the guarded route                              (default /demo/openai)
 #   BASELINE_PATH the unguarded baseline; default /whoami when the app has
 #                 it, else /favicon.ico (same middleware, no plugin)
@@ -161,6 +163,11 @@ echo "== load after: $(uptime | sed 's/.*load average/load average/')"
 
 status=0
 for run in guarded baseline; do
+	if [ "$(field $run requests)" -ge "$MAX_REQUESTS" ]; then
+		# wrk divides by -d even when the threads stopped early.
+		byok_log "$run run hit MAX_REQUESTS=$MAX_REQUESTS before $DURATION: its requests/s is not a rate; raise MAX_REQUESTS or shorten DURATION"
+		status=1
+	fi
 	errs=$(($(field $run errors_status) + $(field $run errors_connect) + $(field $run errors_read) + $(field $run errors_write) + $(field $run errors_timeout)))
 	if [ "$errs" -ne 0 ]; then
 		byok_log "$run run: $errs failed requests ($(cut -d' ' -f9- "$WORK/$run.result"))"
