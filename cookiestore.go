@@ -171,7 +171,7 @@ func (s *cookieStore) Save(_ *http.Request, w http.ResponseWriter, sess *gsessio
 // encode seals values for the cookie name.
 func (s *cookieStore) encode(name string, ents entries) (string, error) {
 	plain := make([]byte, 8, 64)
-	binary.BigEndian.PutUint64(plain, uint64(s.now().Unix()))
+	binary.BigEndian.PutUint64(plain, uint64(s.now().Unix())) //nolint:gosec // times before 1970 do not occur; the value is only compared
 	plain, err := appendEntries(plain, ents)
 	if err != nil {
 		return "", err
@@ -179,8 +179,8 @@ func (s *cookieStore) encode(name string, ents entries) (string, error) {
 	g := s.aeads[0]
 	out := make([]byte, 1+g.NonceSize(), 1+g.NonceSize()+len(plain)+g.Overhead())
 	out[0] = cookieVersion
-	_, _ = rand.Read(out[1:]) // crypto/rand.Read never fails (Go 1.24+)
-	out = g.Seal(out, out[1:], plain, []byte(cookieAD+name))
+	_, _ = rand.Read(out[1:])                                // crypto/rand.Read never fails (Go 1.24+)
+	out = g.Seal(out, out[1:], plain, []byte(cookieAD+name)) //nolint:gosec // the nonce out[1:13] was just read from crypto/rand
 	v := base64.RawURLEncoding.EncodeToString(out)
 	if len(name)+len(v) > cookieMaxLength {
 		return "", fmt.Errorf("%w: %w: %d bytes", errCookieLarge, ErrTooLarge, len(v))
@@ -217,7 +217,7 @@ func (s *cookieStore) decode(name, value string, maxAge int) (entries, error) {
 	if err != nil || len(plain) < 8 {
 		return nil, errCookie
 	}
-	issued := int64(binary.BigEndian.Uint64(plain))
+	issued := int64(binary.BigEndian.Uint64(plain)) //nolint:gosec // authenticated value written by encode from a non-negative time
 	if maxAge > 0 && s.now().Unix()-issued > int64(maxAge) {
 		return nil, errCookieExpired
 	}
@@ -300,11 +300,11 @@ func decodeEntries(d []byte) (entries, error) {
 	ents := make(entries, 0, n)
 	chunk := func() (int, int, bool) {
 		l, w := binary.Uvarint(d[off:])
-		if w <= 0 || l > uint64(len(d)-off-w) {
+		if w <= 0 || l > uint64(len(d)-off-w) { //nolint:gosec // off+w ≤ len(d): the difference is not negative
 			return 0, 0, false
 		}
 		start := off + w
-		off = start + int(l)
+		off = start + int(l) //nolint:gosec // l ≤ len(d) was checked above
 		return start, off, true
 	}
 	for range n {

@@ -69,7 +69,7 @@ func TestCookieStoreRoundTrip(t *testing.T) {
 			t.Fatalf("encode(%v): %v", bad, err)
 		}
 	}
-	r := httptest.NewRequest("GET", "/", nil)
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	sess, _ := s.New(r, "byok")
 	sess.Values[1] = "int key"
 	if err := sess.Save(r, httptest.NewRecorder()); !errors.Is(err, errCookieValue) {
@@ -125,7 +125,7 @@ func TestCookieStoreRejects(t *testing.T) {
 
 func TestCookieStoreSession(t *testing.T) {
 	s := testCookieStore(t, time.Now, testSecretA)
-	r := httptest.NewRequest("GET", "/", nil)
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	sess, err := s.Get(r, "byok")
 	if err != nil || !sess.IsNew {
 		t.Fatalf("new session: %v %v", sess, err)
@@ -139,7 +139,7 @@ func TestCookieStoreSession(t *testing.T) {
 	if len(c) != 1 || !c[0].HttpOnly || c[0].SameSite != http.SameSiteLaxMode || c[0].Path != "/" || c[0].MaxAge <= 0 {
 		t.Fatalf("cookie %+v", c)
 	}
-	r2 := httptest.NewRequest("GET", "/", nil)
+	r2 := httptest.NewRequest(http.MethodGet, "/", nil)
 	r2.AddCookie(c[0])
 	sess2, err := s.Get(r2, "byok")
 	if err != nil || sess2.IsNew || sess2.Values["k"] != "v" {

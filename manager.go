@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
@@ -382,19 +381,4 @@ func (m *Manager) info(provider string, rec stores.Record, key string) KeyInfo {
 		k.ExpiresAt = rec.ExpiresAt.UTC()
 	}
 	return k
-}
-
-// statusOf maps a manager error to an HTTP status.
-func statusOf(err error) int {
-	switch {
-	case errors.Is(err, ErrUnknownProvider):
-		return http.StatusNotFound
-	case errors.Is(err, ErrInvalidKey), errors.Is(err, ErrInvalidTTL):
-		return http.StatusUnprocessableEntity
-	case errors.Is(err, ErrTooLarge):
-		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, ErrUnavailable):
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
 }

@@ -327,7 +327,7 @@ func TestInvalidKeyDetail(t *testing.T) {
 
 func TestAssets(t *testing.T) {
 	a := newApp(t)
-	w := a.do(httptest.NewRequest("GET", "/keys/assets/byok.js?v=1", nil))
+	w := a.do(httptest.NewRequest(http.MethodGet, "/keys/assets/byok.js?v=1", nil))
 	if w.Code != 200 || !strings.Contains(w.Header().Get("Cache-Control"), "immutable") || w.Header().Get("X-Content-Type-Options") != "nosniff" {
 		t.Fatalf("%d %v", w.Code, w.Header())
 	}
@@ -335,7 +335,7 @@ func TestAssets(t *testing.T) {
 		t.Fatalf("content type %q", ct)
 	}
 	for _, p := range []string{"/keys/assets/", "/keys/assets/nope.js", "/keys/assets/../plugin.go", "/keys/assets/%2e%2e/x"} {
-		if w := a.do(httptest.NewRequest("GET", p, nil)); w.Code != 404 {
+		if w := a.do(httptest.NewRequest(http.MethodGet, p, nil)); w.Code != 404 {
 			t.Fatalf("%s: %d", p, w.Code)
 		}
 	}

@@ -241,27 +241,35 @@ func sqlDump(t *testing.T, db *sqlx.DB) string {
 	}
 	var b strings.Builder
 	for _, table := range tables {
-		rows, err := db.Queryx("SELECT * FROM " + table)
+		dumpTable(t, db, table, &b)
+	}
+	return b.String()
+}
+
+func dumpTable(t *testing.T, db *sqlx.DB, table string, b *strings.Builder) {
+	t.Helper()
+	rows, err := db.Query("SELECT * FROM " + table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		cols, err := sqlx.SliceScan(rows)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for rows.Next() {
-			cols, err := rows.SliceScan()
-			if err != nil {
-				t.Fatal(err)
+		for _, c := range cols {
+			switch v := c.(type) {
+			case []byte:
+				b.Write(v)
+			default:
+				fmt.Fprint(b, v)
 			}
-			for _, c := range cols {
-				switch v := c.(type) {
-				case []byte:
-					b.Write(v)
-				default:
-					fmt.Fprint(&b, v)
-				}
-				b.WriteByte('|')
-			}
-			b.WriteByte('\n')
+			b.WriteByte('|')
 		}
-		_ = rows.Close()
+		b.WriteByte('\n')
 	}
-	return b.String()
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
 }
