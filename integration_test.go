@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/jmoiron/sqlx"
 	"github.com/redis/go-redis/v9"
 
@@ -199,6 +200,19 @@ func TestRegisterErrors(t *testing.T) {
 	}
 	if _, err := byok.Register(nil, byok.WithSecret(secretA)); !errors.Is(err, byok.ErrConfig) {
 		t.Fatalf("nil router: %v", err)
+	}
+	// Routes already taken.
+	r := ginEngine()
+	if _, err := byok.Register(r, byok.WithSecret(secretA)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := byok.Register(r, byok.WithSecret(secretA)); !errors.Is(err, byok.ErrConfig) {
+		t.Fatalf("second Register on one router: %v", err)
+	}
+	r = ginEngine()
+	r.GET("/keys/:id/delete", func(*gin.Context) {})
+	if _, err := byok.Register(r, byok.WithSecret(secretA)); !errors.Is(err, byok.ErrConfig) {
+		t.Fatalf("conflicting host route: %v", err)
 	}
 	// Optional services left unset (nil) mean none.
 	var noRedis *redis.Client

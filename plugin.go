@@ -111,7 +111,9 @@ func Register(router gin.IRouter, opts ...Option) (*Plugin, error) {
 
 	group := router.Group(o.prefix)
 	p.base = strings.TrimSuffix(basePath(group), "/")
-	p.routes(group)
+	if err := p.mount(group); err != nil {
+		return nil, err
+	}
 
 	if p.sql != nil && o.cleanup > 0 {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -119,6 +121,19 @@ func Register(router gin.IRouter, opts ...Option) (*Plugin, error) {
 		go p.janitor(ctx, o.cleanup)
 	}
 	return p, nil
+}
+
+// mount adds the key routes to group. Gin panics when a route is already
+// taken (Register called twice, or a host route such as /keys/:id in the
+// way); that is reported as an error instead.
+func (p *Plugin) mount(group *gin.RouterGroup) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: mounting the key routes at %s: %v", ErrConfig, p.base, r)
+		}
+	}()
+	p.routes(group)
+	return nil
 }
 
 // basePath returns the full path of a router group.
