@@ -372,3 +372,71 @@ func TestOpenRedirect(t *testing.T) {
 		t.Fatalf("safe next: Location %q", w.Header().Get("Location"))
 	}
 }
+
+func TestDeleteAndClearBothWays(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			a := newApp(t)
+			for _, r := range []func() *http.Request{
+				func() *http.Request { return req(kind, http.MethodDelete, "/keys/openai", nil) },
+				func() *http.Request { return req(kind, http.MethodPost, "/keys/openai/delete", url.Values{}) },
+			} {
+				a.store("openai", openAIKey, "")
+				if w := a.do(r()); w.Code >= 400 {
+					t.Fatalf("delete: %d %s", w.Code, w.Body)
+				}
+				if a.hasKey("openai") {
+					t.Fatal("not deleted")
+				}
+			}
+			for _, r := range []func() *http.Request{
+				func() *http.Request { return req(kind, http.MethodDelete, "/keys", nil) },
+				func() *http.Request { return req(kind, http.MethodPost, "/keys/clear", url.Values{}) },
+			} {
+				a.store("openai", openAIKey, "")
+				a.store("anthropic", anthroKey, "")
+				if w := a.do(r()); w.Code >= 400 {
+					t.Fatalf("clear: %d %s", w.Code, w.Body)
+				}
+				if a.hasKey("openai") || a.hasKey("anthropic") {
+					t.Fatal("not cleared")
+				}
+			}
+			// Deleting what is not there is fine.
+			if w := a.do(req(kind, http.MethodDelete, "/keys/openai", nil)); w.Code >= 400 {
+				t.Fatalf("delete of nothing: %d", w.Code)
+			}
+		})
+	}
+}
+
+func TestKeyShapeAndBodyLimits(t *testing.T) {
+	a := newApp(t)
+	for _, key := range []string{
+		"sk-has space-0123456789abcdef", "sk-tab\t0123456789abcdefghij", "sk-newline\n0123456789abcdef",
+		"sk-ünïcødé-0123456789abcdefgh", "sk-nul\x00-0123456789abcdefghij", "sk-" + strings.Repeat("a", 600),
+		"sk-<script>alert(1)</script>aaaa", strings.Repeat("a", 5000),
+	} {
+		w := a.do(req(kJSON, http.MethodPost, "/keys/openai", keyBody(kJSON, key, "")))
+		if w.Code != 422 || problemCode(t, w) != "invalid_key" {
+			t.Fatalf("key %.20q: %d %s", key, w.Code, w.Body)
+		}
+	}
+	// Surrounding white space (a paste) is trimmed.
+	a.store("openai", "  "+openAIKey+"\r\n", "")
+	if m, _ := a.info("openai")["masked"].(string); !strings.HasSuffix(m, "mnop") {
+		t.Fatalf("masked %q", m)
+	}
+	// A body over 1 MiB without a Content-Length (chunked) is cut off too.
+	for _, body := range []any{
+		url.Values{"api_key": {strings.Repeat("a", byok.MaxBodyBytes)}},
+		map[string]string{"api_key": strings.Repeat("a", byok.MaxBodyBytes)},
+	} {
+		r := req(kJSON, http.MethodPost, "/keys/openai", body)
+		r.ContentLength = -1
+		w := a.do(r)
+		if w.Code != 413 || problemCode(t, w) != "too_large" {
+			t.Fatalf("chunked large body: %d %s", w.Code, w.Body)
+		}
+	}
+}
