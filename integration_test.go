@@ -523,3 +523,58 @@ func TestAuditEvents(t *testing.T) {
 		t.Fatal("fingerprints do not tell keys apart")
 	}
 }
+
+// TestRateLimitAcrossReplicas: with Redis, two replicas share one write
+// allowance per user.
+func TestRateLimitAcrossReplicas(t *testing.T) {
+	rdb, prefix := testenv.Redis(t), testenv.Prefix(t)
+	opts := []byok.Option{byok.WithRedis(rdb), byok.WithRedisPrefix(prefix), byok.WithRateLimit(3, time.Hour)}
+	a, b := newApp(t, opts...), newApp(t, opts...)
+	a.setUser("alice")
+	b.setUser("alice")
+	for i, rep := range []*app{a, b, a} {
+		if w := rep.do(req(kJSON, "POST", "/keys/openai", keyBody(kJSON, openAIKey, ""))); w.Code >= 400 {
+			t.Fatalf("write %d: %d %s", i, w.Code, w.Body)
+		}
+	}
+	w := b.do(req(kJSON, "DELETE", "/keys/openai", nil))
+	if w.Code != 429 || problemCode(t, w) != "rate_limited" {
+		t.Fatalf("fourth write across replicas: %d %s", w.Code, w.Body)
+	}
+	// Reads are not limited, and another user has their own allowance.
+	if w := b.do(req(kJSON, "GET", "/keys", nil)); w.Code != 200 {
+		t.Fatalf("read: %d", w.Code)
+	}
+	b.setUser("bob")
+	if w := b.do(req(kJSON, "POST", "/keys/openai", keyBody(kJSON, openAIKey, ""))); w.Code >= 400 {
+		t.Fatalf("bob: %d", w.Code)
+	}
+}
+
+// TestRedisDown: with Redis stopped, signed-in users still read their keys
+// from SQL, and writes fail with 503 storage_unavailable, writing nothing.
+func TestRedisDown(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	db := testenv.SQLite(t)
+	a := newApp(t, byok.WithRedis(srv.Client()), byok.WithDB(db))
+	a.guarded(a.engine)
+	a.setUser("alice")
+	a.store("openai", openAIKey, "")
+	srv.Stop()
+	if w := a.do(req(kJSON, "GET", "/chat", nil)); w.Code != 200 || !strings.Contains(w.Body.String(), openAIKey) {
+		t.Fatalf("read with Redis down: %d %s", w.Code, w.Body)
+	}
+	for _, kind := range kinds {
+		w := a.do(req(kind, "POST", "/keys/openai", keyBody(kind, openAIKey2, "")))
+		if w.Code != 503 {
+			t.Fatalf("%s: write with Redis down: %d %s", kind, w.Code, w.Body)
+		}
+		if kind == kJSON && problemCode(t, w) != "storage_unavailable" {
+			t.Fatal("wrong code")
+		}
+	}
+	srv.Start()
+	if m, _ := a.info("openai")["masked"].(string); !strings.HasSuffix(m, "mnop") {
+		t.Fatalf("a failed write changed the key: %q", m)
+	}
+}
