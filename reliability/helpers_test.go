@@ -123,6 +123,7 @@ type stack struct {
 	t      testing.TB
 	kit    *byok.Plugin
 	srv    *httptest.Server
+	h      http.Handler // the engine, for in-process requests (fuzzing)
 	logs   *syncBuffer // everything the plugin logged (Debug and up)
 	panics *syncBuffer // what gin's recovery middleware wrote
 	tr     *http.Transport
@@ -177,6 +178,7 @@ func startStack(t testing.TB, opts ...byok.Option) (*stack, error) {
 			c.JSON(http.StatusOK, gin.H{"provider": p, "sum": sum(byok.Key(c, p))})
 		})
 	}
+	s.h = r
 	s.srv = httptest.NewServer(r)
 	s.tr = &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: 30 * time.Second}
 	t.Cleanup(func() {
