@@ -77,7 +77,7 @@ var (
 	huge     = strings.Repeat("x", byok.MaxBodyBytes+1024)
 	tooLong  = "sk-" + strings.Repeat("k", byok.MaxKeyLength+10)
 	bigKey   = "sk-" + strings.Repeat("k", 900<<10) // under the body limit, far over any key's
-	maxLenOK = "sk-" + strings.Repeat("k", 509)      // OpenAI's MaxLen, 512, exactly
+	maxLenOK = "sk-" + strings.Repeat("k", 509)     // OpenAI's MaxLen, 512, exactly
 )
 
 func with(h []string, more ...string) []string { return append(append([]string(nil), h...), more...) }

@@ -124,8 +124,8 @@ type stack struct {
 	kit    *byok.Plugin
 	srv    *httptest.Server
 	h      http.Handler // the engine, for in-process requests (fuzzing)
-	logs   *syncBuffer // everything the plugin logged (Debug and up)
-	panics *syncBuffer // what gin's recovery middleware wrote
+	logs   *syncBuffer  // everything the plugin logged (Debug and up)
+	panics *syncBuffer  // what gin's recovery middleware wrote
 	tr     *http.Transport
 }
 
