@@ -190,12 +190,7 @@ func (p *Plugin) handleSet(c *gin.Context) {
 		card.Toast = toastFor(info.Name, toast, info.Masked)
 		p.render(c, http.StatusOK, tmplCardUpdate, card)
 	default:
-		if !replaced {
-			sess.Set(flashKey, "saved:"+name)
-		} else {
-			sess.Set(flashKey, "replaced:"+name)
-		}
-		p.saveSession(c, sess)
+		p.saveSession(c, sess) // the flash set above, unless the store saved it already
 		c.Redirect(http.StatusSeeOther, httpx.SafeNext(in.next, p.base))
 	}
 }

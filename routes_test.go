@@ -77,6 +77,9 @@ func TestRoutesByKind(t *testing.T) {
 				if loc := w.Header().Get("Location"); loc != "/keys" {
 					t.Fatalf("store: Location %q", loc)
 				}
+				if n := len(w.Header().Values("Set-Cookie")); n != 1 {
+					t.Fatalf("store: %d Set-Cookie headers", n)
+				}
 				w = a.do(req(kind, http.MethodGet, "/keys", nil))
 				check("after store", w, 200, "OpenAI key saved", "sk-…")
 				w = a.do(req(kind, http.MethodGet, "/keys", nil))
