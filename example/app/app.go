@@ -188,7 +188,7 @@ func New(ctx context.Context, cfg Config) (http.Handler, func(), error) {
 		}
 		closers = append(closers, func() { _ = rdb.Close() })
 		opts = append(opts, byok.WithRedis(rdb))
-		sessionsDesc = "redis " + redactURL(cfg.RedisURL)
+		sessionsDesc = "Redis " + redactURL(cfg.RedisURL)
 	}
 
 	db, storageDesc, err := openDB(ctx, cfg)
@@ -269,7 +269,7 @@ func openDB(ctx context.Context, cfg Config) (*sqlx.DB, string, error) {
 			_ = db.Close()
 			return nil, "", fmt.Errorf("example: %s: PostgreSQL at %s does not answer: %w", EnvDatabaseURL, redactURL(cfg.DatabaseURL), err)
 		}
-		return db, "postgresql " + redactURL(cfg.DatabaseURL), nil
+		return db, "PostgreSQL " + redactURL(cfg.DatabaseURL), nil
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, "", fmt.Errorf("example: creating the data dir: %w", err)
@@ -279,7 +279,7 @@ func openDB(ctx context.Context, cfg Config) (*sqlx.DB, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("example: opening %s: %w", path, err)
 	}
-	return db, "sqlite " + path, nil
+	return db, "SQLite file " + path, nil
 }
 
 // sqliteDSN is the data source name of an SQLite file for modernc.org/sqlite:

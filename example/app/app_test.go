@@ -51,7 +51,7 @@ func flow(t *testing.T, s *server) {
 		t.Fatalf("GET /demo/openai as HTML: %d, want the demo page with the mask:\n%s", page.status, page.body)
 	}
 	home = c.get("/")
-	if !strings.Contains(home.body, encrypt.Mask(openaiKey)) || !strings.Contains(home.body, "2 of 6 providers have a key") {
+	if !strings.Contains(home.body, encrypt.Mask(openaiKey)) || !strings.Contains(home.body, "You have saved 2 of 6.") {
 		t.Fatalf("GET / does not show the saved keys:\n%s", home.body)
 	}
 	noSentinel(t, "the demo page", page.body)
@@ -110,7 +110,7 @@ func TestEmbeddedDefault(t *testing.T) {
 		t.Errorf("data dir holds %v, want the SQLite file %s", names, app.SQLiteFile)
 	}
 	log := s.log.String()
-	for _, want := range []string{"source=generated", "sqlite " + filepath.Join(dir, app.SQLiteFile), "signed, encrypted cookies"} {
+	for _, want := range []string{"source=generated", "SQLite file " + filepath.Join(dir, app.SQLiteFile), "signed, encrypted cookies"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("start-up log does not say %q:\n%s", want, log)
 		}
@@ -164,7 +164,7 @@ func TestRedisAndPostgres(t *testing.T) {
 		noSentinel(t, "a byok_keys row", string(r.Ciphertext))
 	}
 	log := s.log.String()
-	for _, want := range []string{"source=BYOK_SECRET", "postgresql ", "redis "} {
+	for _, want := range []string{"source=BYOK_SECRET", "PostgreSQL postgres://", "Redis redis://"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("start-up log does not say %q:\n%s", want, log)
 		}
