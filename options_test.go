@@ -195,3 +195,24 @@ func TestRequireHTTPS(t *testing.T) {
 		t.Fatalf("spoofed X-Forwarded-Proto: %d", w.Code)
 	}
 }
+
+// TestCookieSessionRotation: a key kept in a cookie session under secret A
+// is re-sealed (the key and the cookie) when read by an app given (B, A), and
+// then opens with B alone.
+func TestCookieSessionRotation(t *testing.T) {
+	a := newApp(t)
+	a.store("openai", openAIKey, "")
+	cookies := a.jar.Cookies(base)
+
+	rotated := newApp(t, byok.WithSecret(secretB, secretA))
+	rotated.guarded(rotated.engine)
+	rotated.jar.SetCookies(base, cookies)
+	if w := rotated.do(req(kJSON, "GET", "/chat", nil)); w.Code != 200 || !strings.Contains(w.Body.String(), openAIKey) {
+		t.Fatalf("rotated read: %d %s", w.Code, w.Body)
+	}
+	onlyB := newApp(t, byok.WithSecret(secretB))
+	onlyB.jar.SetCookies(base, rotated.jar.Cookies(base))
+	if !onlyB.hasKey("openai") {
+		t.Fatal("the session was not re-sealed under the new secret")
+	}
+}
