@@ -355,6 +355,7 @@ func TestPages(t *testing.T) {
 		{"keys page", "/keys", http.StatusOK, []string{"Signed in as", encrypt.Mask(openaiKey)}},
 		{"unknown demo", "/demo/nope", http.StatusNotFound, []string{"Page not found"}},
 		{"unknown page", "/nope", http.StatusNotFound, []string{"Page not found"}},
+		{"favicon", "/favicon.ico", http.StatusOK, []string{"<svg"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

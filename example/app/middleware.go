@@ -2,11 +2,14 @@ package app
 
 import (
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/ginbyok/byok/html"
 )
 
 // contentSecurityPolicy is sent with every response of the app: no inline
@@ -61,11 +64,14 @@ func recoverer(log *slog.Logger) gin.HandlerFunc {
 	}
 }
 
-// faviconSVG is the key icon of the pages, as the browser's tab icon.
-const faviconSVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="#4338ca" stroke-width="2.2" stroke-linecap="round" stroke-linejoin="round"><circle cx="7.5" cy="15.5" r="4"/><path d="m10.5 12.5 9-9M16.5 6.5l2.5 2.5M14 9l2 2"/></svg>`
-
-// favicon answers /favicon.ico (browsers ask for it on every page).
+// favicon answers /favicon.ico, which browsers ask for by themselves, with
+// the plugin's key icon (the pages link the same file).
 func favicon(c *gin.Context) {
+	b, err := fs.ReadFile(html.Assets(), "favicon.svg")
+	if err != nil {
+		c.Status(http.StatusNotFound)
+		return
+	}
 	c.Header("Cache-Control", "public, max-age=86400")
-	c.Data(http.StatusOK, "image/svg+xml", []byte(faviconSVG))
+	c.Data(http.StatusOK, "image/svg+xml", b)
 }
