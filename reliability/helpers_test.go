@@ -2,6 +2,7 @@ package reliability_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -127,6 +128,7 @@ type stack struct {
 	logs   *syncBuffer  // everything the plugin logged (Debug and up)
 	panics *syncBuffer  // what gin's recovery middleware wrote
 	tr     *http.Transport
+	health string // the path healthy asks; "" means /healthz
 }
 
 // newStack starts a stack with the base options, then opts (later ones
@@ -195,8 +197,9 @@ func startStack(t testing.TB, opts ...byok.Option) (*stack, error) {
 // healthy fails the test unless the server still answers its health route.
 func (s *stack) healthy() {
 	s.t.Helper()
-	r := s.client("").do("GET", "/healthz", nil)
-	if r.status != http.StatusOK || string(r.body) != "ok" {
+	path := cmp.Or(s.health, "/healthz")
+	r := s.client("").do("GET", path, nil, "Accept", "text/html")
+	if r.status != http.StatusOK || (path == "/healthz" && string(r.body) != "ok") {
 		s.t.Fatalf("health check after the test: %d %q", r.status, r.body)
 	}
 }
