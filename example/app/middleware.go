@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -48,8 +49,8 @@ func recoverer(log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		defer func() {
 			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
+				if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+					panic(v) // net/http's way to abort a response; it handles it
 				}
 				log.ErrorContext(c.Request.Context(), "panic while serving a request",
 					"path", c.Request.URL.Path, "type", fmt.Sprintf("%T", v))
