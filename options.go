@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ginbyok/byok/encrypt"
+	"github.com/ginbyok/byok/internal/httpx"
 	"github.com/ginbyok/byok/stores"
 )
 
@@ -72,6 +73,8 @@ type options struct {
 	validator    func(ctx context.Context, provider, key string) error
 	liveClient   *http.Client
 	clock        func() time.Time
+	appName      string
+	homeURL      string
 }
 
 func defaultOptions() *options {
@@ -439,6 +442,30 @@ func WithLiveCheck(client *http.Client) Option {
 			client = &http.Client{Timeout: DefaultLiveTimeout}
 		}
 		o.liveClient = client
+		return nil
+	}
+}
+
+// WithAppName names the host app in the key page's header (for example
+// "Acme Chat"). Default: "" (the page says "Bring your own key").
+func WithAppName(name string) Option {
+	return func(o *options) error {
+		if len(name) > 80 {
+			return optErr("WithAppName", "longer than 80 bytes")
+		}
+		o.appName = name
+		return nil
+	}
+}
+
+// WithHomeURL is where the key page's header and "Back to the app" link
+// lead: a same-site path such as "/". Default: "" (no link back).
+func WithHomeURL(path string) Option {
+	return func(o *options) error {
+		if path != "" && httpx.SafeNext(path, "") != path {
+			return optErr("WithHomeURL", "%q is not a same-site path", path)
+		}
+		o.homeURL = path
 		return nil
 	}
 }

@@ -122,6 +122,8 @@ func (p *Plugin) page(keys []KeyInfo, need []string, next, user string) html.Pag
 		TTLChoices: p.ttlChoices(),
 		Now:        p.now(),
 		User:       user,
+		AppName:    p.opts.appName,
+		HomeURL:    p.opts.homeURL,
 	}
 }
 

@@ -168,6 +168,8 @@ func New(ctx context.Context, cfg Config) (http.Handler, func(), error) {
 		byok.WithProviders(cfg.Providers...),
 		byok.WithUser(func(c *gin.Context) string { return c.GetString(userKey) }),
 		byok.WithLogger(log),
+		byok.WithAppName("byok example"),
+		byok.WithHomeURL("/"),
 		// The example serves plain HTTP on loopback. Behind TLS in
 		// production, leave this out (it is on in gin's release mode) or
 		// pass true.
