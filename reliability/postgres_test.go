@@ -282,7 +282,7 @@ func TestPostgresCutDuringWrites(t *testing.T) {
 	// (or, only where a write failed after it, that write's), on a fresh
 	// device, and through the manager.
 	ctx := context.Background()
-	var exact, uncertain int
+	var exact, uncertain, late int
 	want := map[[2]string]bool{} // rows that must exist
 	for i, st := range states {
 		u := fmt.Sprintf("writer-%02d", i)
@@ -300,6 +300,9 @@ func TestPostgresCutDuringWrites(t *testing.T) {
 				exact++
 			} else {
 				uncertain++
+			}
+			if got != sum(st.acked[p]) {
+				late++ // stored by a write that was answered 503
 			}
 			if got != "" {
 				want[[2]string{u, p}] = true
@@ -330,8 +333,9 @@ func TestPostgresCutDuringWrites(t *testing.T) {
 	if len(writerRows) != len(want) {
 		t.Errorf("%d writer rows in the table, %d keys served", len(writerRows), len(want))
 	}
-	t.Logf("postgres cut: afterwards %d user/provider states equal the last acknowledged write exactly, %d were one of the "+
-		"acknowledged-or-later-attempted values; %d rows in the table, all %d open", exact, uncertain, len(rows), opened)
+	t.Logf("postgres cut: afterwards %d user/provider states had only acknowledged writes, %d had a failed write after the "+
+		"last acknowledged one; %d hold the result of a write answered 503; %d rows in the table, all %d open",
+		exact, uncertain, late, len(rows), opened)
 	for _, u := range cusers {
 		if got, r := s.client(u.id).use("anthropic"); got != u.sum {
 			t.Errorf("%s's key acknowledged before the cut: %s", u.id, r)

@@ -193,7 +193,7 @@ func TestSentinel(t *testing.T) {
 			if p := s.logs.String(); strings.Contains(p, "panic") {
 				t.Error("the app logged a panic")
 			}
-			t.Logf("sentinel (%s): %d requests, %d responses scanned, %d log bytes; dumps: %s; %d needles (%d keys, each raw, hex and base64) in %d places: no leak",
+			t.Logf("sentinel (%s): %d requests, %d responses scanned, %d log bytes; dumps: %s; %d needles (%d keys: whole, any 10 characters, hex, base64) in %d places: no leak",
 				setup, n, tr.n, len(s.logs.String()), strings.Join(dumps, ", "), len(needles(keys)), len(keys), found)
 		})
 	}
