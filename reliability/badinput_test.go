@@ -389,8 +389,12 @@ func expiredSessions(t *testing.T, s *stack, rdb *redis.Client, prefix string, c
 			counts.inc("expired.cookie_session")
 		} else {
 			ctx := context.Background()
-			keys, err := rdb.Keys(ctx, prefix+"sess:*").Result()
-			if err != nil || len(keys) == 0 {
+			var keys []string
+			iter := rdb.Scan(ctx, 0, prefix+"sess:*", 500).Iterator()
+			for iter.Next(ctx) {
+				keys = append(keys, iter.Val())
+			}
+			if err := iter.Err(); err != nil || len(keys) == 0 {
 				t.Fatalf("no sessions under %ssess: (%v)", prefix, err)
 			}
 			for _, k := range keys {

@@ -46,7 +46,7 @@ func (s *stack) serve(t *testing.T, r *http.Request) *httptest.ResponseRecorder 
 
 // postKey builds a POST of body to the provider's route.
 func postKey(provider, contentType string, body []byte, accept string) *http.Request {
-	r := httptest.NewRequest("POST", "/keys/"+provider, bytes.NewReader(body))
+	r := httptest.NewRequest(http.MethodPost, "/keys/"+provider, bytes.NewReader(body))
 	r.Header.Set("Content-Type", contentType)
 	r.Header.Set("Accept", accept)
 	return r
@@ -171,11 +171,11 @@ func FuzzSessionCookie(f *testing.F) {
 			r.Header.Set("Accept", "application/json")
 			return r
 		}
-		w := s.serve(t, withCookie(httptest.NewRequest("GET", "/keys", nil)))
+		w := s.serve(t, withCookie(httptest.NewRequest(http.MethodGet, "/keys", nil)))
 		if w.Code != http.StatusOK || strings.Contains(w.Body.String(), `"has_key":true`) {
 			t.Fatalf("list with a forged cookie: %d %s", w.Code, w.Body)
 		}
-		w = s.serve(t, withCookie(httptest.NewRequest("GET", "/use/openai", nil)))
+		w = s.serve(t, withCookie(httptest.NewRequest(http.MethodGet, "/use/openai", nil)))
 		if !isProblem(response{status: w.Code, header: w.Header(), body: w.Body.Bytes()}, http.StatusForbidden, "key_required") {
 			t.Fatalf("guarded route with a forged cookie: %d %s", w.Code, w.Body)
 		}
@@ -197,7 +197,7 @@ func FuzzProviderPath(f *testing.F) {
 	body := []byte(`{"api_key":"sk-ant-rel-0123456789abcdefghijklmnopqrstuvwxyz"}`)
 	f.Fuzz(func(t *testing.T, name string) {
 		u := &url.URL{Path: "/keys/" + name}
-		r := httptest.NewRequest("POST", "/", bytes.NewReader(body))
+		r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
 		r.URL, r.RequestURI = u, u.RequestURI()
 		r.Header.Set("Content-Type", "application/json")
 		r.Header.Set("Accept", "application/json")
