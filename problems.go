@@ -12,6 +12,7 @@ import (
 
 	"github.com/ginbyok/byok/internal/httpx"
 	"github.com/ginbyok/byok/stores"
+	"github.com/ginbyok/byok/stores/hybrid"
 )
 
 var zeroRecord stores.Record
@@ -56,6 +57,11 @@ func (p *Plugin) problemOf(c *gin.Context, err error, provider string) httpx.Pro
 	case errors.Is(err, ErrUnavailable):
 		p.log.ErrorContext(c.Request.Context(), "byok: key storage unavailable", "provider", provider, "err", err)
 		pr := httpx.StorageUnavailable()
+		if errors.Is(err, hybrid.ErrNotInvalidated) {
+			// The write may have reached the database: "nothing was
+			// changed" would not be true.
+			pr.Detail = "Your change may have been saved, but it could not be confirmed everywhere. Please reload your keys and try again shortly."
+		}
 		pr.Provider = provider
 		return pr
 	}
