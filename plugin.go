@@ -228,5 +228,6 @@ func (p *Plugin) Clear(c *gin.Context) (int, error) {
 	return p.keys.Clear(c.Request.Context(), p.scope(c, false))
 }
 
-// now returns the clock's time in UTC.
-func (p *Plugin) now() time.Time { return p.opts.clock().UTC() }
+// now is the clock in UTC, to the microsecond: what SQL stores, so a
+// key's times read the same from every store.
+func (p *Plugin) now() time.Time { return p.opts.clock().UTC().Truncate(time.Microsecond) }
