@@ -66,7 +66,7 @@ func browser(t *testing.T) (context.Context, string, func() []chromedp.ConsoleMe
 }
 
 // step runs actions with a time limit.
-func step(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+func step(ctx context.Context, t *testing.T, what string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	c, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
@@ -77,7 +77,7 @@ func step(t *testing.T, ctx context.Context, what string, actions ...chromedp.Ac
 
 // navClick clicks an element whose click loads a new page: the browser may
 // end the click command with "navigated", which is what was asked for.
-func navClick(t *testing.T, ctx context.Context, css string) {
+func navClick(ctx context.Context, t *testing.T, css string) {
 	t.Helper()
 	c, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
@@ -88,7 +88,7 @@ func navClick(t *testing.T, ctx context.Context, css string) {
 }
 
 // waitFor evaluates expr until it is true, through page loads.
-func waitFor(t *testing.T, ctx context.Context, expr string) {
+func waitFor(ctx context.Context, t *testing.T, expr string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -105,7 +105,7 @@ func waitFor(t *testing.T, ctx context.Context, expr string) {
 	}
 }
 
-func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+func eval[T any](ctx context.Context, t *testing.T, expr string) T {
 	t.Helper()
 	c, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
@@ -118,19 +118,19 @@ func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 
 // shot saves a screenshot of the whole page when BYOK_SCREENSHOTS names a
 // directory.
-func shot(t *testing.T, ctx context.Context, name string) {
+func shot(ctx context.Context, t *testing.T, name string) {
 	t.Helper()
-	saveShot(t, ctx, name, chromedp.FullScreenshot(100))
+	saveShot(ctx, t, name, chromedp.FullScreenshot(100))
 }
 
 // viewShot saves a screenshot of the viewport (as a person sees it, with
 // fixed and absolutely placed elements where they are).
-func viewShot(t *testing.T, ctx context.Context, name string) {
+func viewShot(ctx context.Context, t *testing.T, name string) {
 	t.Helper()
-	saveShot(t, ctx, name, chromedp.CaptureScreenshot())
+	saveShot(ctx, t, name, chromedp.CaptureScreenshot())
 }
 
-func saveShot(t *testing.T, ctx context.Context, name string, capture chromedp.Action[[]byte]) {
+func saveShot(ctx context.Context, t *testing.T, name string, capture chromedp.Action[[]byte]) {
 	t.Helper()
 	dir := os.Getenv("BYOK_SCREENSHOTS")
 	if dir == "" {
@@ -149,7 +149,7 @@ func TestBrowser(t *testing.T) {
 	ctx, base, console := browser(t)
 
 	t.Run("patterns compile in v mode and check keys", func(t *testing.T) {
-		step(t, ctx, "open", chromedp.Navigate(base+"/keys?state=empty"), chromedp.WaitVisible(chromedp.ID("byok-card-openai-key")))
+		step(ctx, t, "open", chromedp.Navigate(base+"/keys?state=empty"), chromedp.WaitVisible(chromedp.ID("byok-card-openai-key")))
 		cases := []struct {
 			id, value string
 			valid     bool
@@ -170,12 +170,12 @@ func TestBrowser(t *testing.T) {
 		}
 		// 16px: underscores in keys stay visible (DejaVu Sans Mono clips
 		// them at 14px) and phones do not zoom in on focus.
-		if fs := eval[string](t, ctx, `getComputedStyle(document.getElementById('byok-card-openai-key')).fontSize`); fs != "16px" {
+		if fs := eval[string](ctx, t, `getComputedStyle(document.getElementById('byok-card-openai-key')).fontSize`); fs != "16px" {
 			t.Errorf("key input font size %s, want 16px", fs)
 		}
 		for _, c := range cases {
 			js, _ := json.Marshal(c.value)
-			got := eval[bool](t, ctx, fmt.Sprintf(`(() => { const el = document.getElementById(%q); el.value = %s; const v = el.checkValidity(); el.value = ''; return v; })()`, c.id, js))
+			got := eval[bool](ctx, t, fmt.Sprintf(`(() => { const el = document.getElementById(%q); el.value = %s; const v = el.checkValidity(); el.value = ''; return v; })()`, c.id, js))
 			if got != c.valid {
 				t.Errorf("%s = %q: checkValidity() = %v, want %v", c.id, c.value, got, c.valid)
 			}
@@ -183,91 +183,91 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("skip link is first and visible on focus", func(t *testing.T) {
-		step(t, ctx, "open", chromedp.Navigate(base+"/keys?state=filled"), chromedp.WaitVisible(chromedp.ID("byok-main")))
-		step(t, ctx, "tab", chromedp.KeyEvent(kb.Tab))
-		if got := eval[string](t, ctx, `document.activeElement.textContent`); got != "Skip to your keys" {
+		step(ctx, t, "open", chromedp.Navigate(base+"/keys?state=filled"), chromedp.WaitVisible(chromedp.ID("byok-main")))
+		step(ctx, t, "tab", chromedp.KeyEvent(kb.Tab))
+		if got := eval[string](ctx, t, `document.activeElement.textContent`); got != "Skip to your keys" {
 			t.Fatalf("first Tab focuses %q, want the skip link", got)
 		}
-		if top := eval[float64](t, ctx, `document.activeElement.getBoundingClientRect().top`); top < 0 {
+		if top := eval[float64](ctx, t, `document.activeElement.getBoundingClientRect().top`); top < 0 {
 			t.Errorf("focused skip link is off screen (top %v)", top)
 		}
-		if o := eval[string](t, ctx, `getComputedStyle(document.activeElement).outlineStyle`); o == "none" {
+		if o := eval[string](ctx, t, `getComputedStyle(document.activeElement).outlineStyle`); o == "none" {
 			t.Error("focused skip link has no outline")
 		}
-		step(t, ctx, "enter", chromedp.KeyEvent(kb.Enter))
-		if got := eval[string](t, ctx, `document.activeElement.id`); got != "byok-main" {
+		step(ctx, t, "enter", chromedp.KeyEvent(kb.Enter))
+		if got := eval[string](ctx, t, `document.activeElement.id`); got != "byok-main" {
 			t.Errorf("after the skip link, focus is on %q, want byok-main", got)
 		}
 	})
 
 	t.Run("dismiss buttons appear with JS and dismiss", func(t *testing.T) {
-		step(t, ctx, "open", chromedp.Navigate(base+"/keys?state=filled"), chromedp.WaitVisible(chromedp.CSS(`main [data-byok-dismiss]`)))
-		shot(t, ctx, "dashboard-filled")
-		step(t, ctx, "dismiss", chromedp.Click(chromedp.CSS(`main [data-byok-dismiss]`)), chromedp.WaitNotPresent(chromedp.CSS(`main [data-byok-dismissible]`)))
+		step(ctx, t, "open", chromedp.Navigate(base+"/keys?state=filled"), chromedp.WaitVisible(chromedp.CSS(`main [data-byok-dismiss]`)))
+		shot(ctx, t, "dashboard-filled")
+		step(ctx, t, "dismiss", chromedp.Click(chromedp.CSS(`main [data-byok-dismiss]`)), chromedp.WaitNotPresent(chromedp.CSS(`main [data-byok-dismissible]`)))
 	})
 
 	t.Run("save, replace and delete in place with htmx", func(t *testing.T) {
-		step(t, ctx, "open", chromedp.Navigate(base+"/keys"), chromedp.WaitVisible(chromedp.ID("byok-card-groq-key")))
-		eval[bool](t, ctx, `window.byokMarker = true`)
-		step(t, ctx, "save",
+		step(ctx, t, "open", chromedp.Navigate(base+"/keys"), chromedp.WaitVisible(chromedp.ID("byok-card-groq-key")))
+		eval[bool](ctx, t, `window.byokMarker = true`)
+		step(ctx, t, "save",
 			chromedp.SendKeys(chromedp.ID("byok-card-groq-key"), "gsk_"+strings.Repeat("k", 24)+"WXYZ"),
 			chromedp.Click(chromedp.CSS(`#byok-card-groq button[type=submit]`)),
 			chromedp.WaitVisible(chromedp.CSS(`#byok-card-groq code`)),
 			chromedp.WaitVisible(chromedp.CSS(`#byok-toasts [data-byok-toast]`)))
-		if !eval[bool](t, ctx, `window.byokMarker === true`) {
+		if !eval[bool](ctx, t, `window.byokMarker === true`) {
 			t.Fatal("saving reloaded the page")
 		}
-		if got := eval[string](t, ctx, `document.querySelector('#byok-card-groq code').textContent`); got != "gsk…WXYZ" {
+		if got := eval[string](ctx, t, `document.querySelector('#byok-card-groq code').textContent`); got != "gsk…WXYZ" {
 			t.Errorf("masked key %q", got)
 		}
 		// Focus moves once htmx has settled the swap (20 ms later).
-		waitFor(t, ctx, `document.activeElement.id === 'byok-card-groq-title'`)
-		if eval[int](t, ctx, `document.querySelectorAll('input[name=api_key]').length`) == 0 || eval[bool](t, ctx, `!!document.querySelector('#byok-card-groq input[name=api_key]') && document.querySelector('#byok-card-groq input[name=api_key]').value !== ''`) {
+		waitFor(ctx, t, `document.activeElement.id === 'byok-card-groq-title'`)
+		if eval[int](ctx, t, `document.querySelectorAll('input[name=api_key]').length`) == 0 || eval[bool](ctx, t, `!!document.querySelector('#byok-card-groq input[name=api_key]') && document.querySelector('#byok-card-groq input[name=api_key]').value !== ''`) {
 			t.Error("a typed key is still in the page")
 		}
-		if got := eval[string](t, ctx, `document.querySelector('[data-byok-count]').textContent + ' ' + document.querySelector('[data-byok-empty]').hidden + ' ' + document.querySelector('[data-byok-clear]').hidden`); got != "1 true false" {
+		if got := eval[string](ctx, t, `document.querySelector('[data-byok-count]').textContent + ' ' + document.querySelector('[data-byok-empty]').hidden + ' ' + document.querySelector('[data-byok-clear]').hidden`); got != "1 true false" {
 			t.Errorf("after saving, count/empty hidden/clear hidden = %q, want 1 true false", got)
 		}
-		shot(t, ctx, "dashboard-saved")
+		shot(ctx, t, "dashboard-saved")
 
-		step(t, ctx, "open replace", chromedp.Click(chromedp.CSS(`#byok-card-groq details.dropdown > summary`)),
+		step(ctx, t, "open replace", chromedp.Click(chromedp.CSS(`#byok-card-groq details.dropdown > summary`)),
 			chromedp.WaitVisible(chromedp.ID("byok-card-groq-key")))
-		step(t, ctx, "replace",
+		step(ctx, t, "replace",
 			chromedp.SendKeys(chromedp.ID("byok-card-groq-key"), "gsk_"+strings.Repeat("n", 24)+"NEW1"),
 			chromedp.Click(chromedp.CSS(`#byok-card-groq form button[type=submit]`)),
 			chromedp.Poll[chromedp.Void](`document.querySelector('#byok-card-groq code')?.textContent === 'gsk…NEW1'`))
 
-		step(t, ctx, "open delete", chromedp.Click(chromedp.CSS(`#byok-card-groq details.dropdown-end > summary`)),
+		step(ctx, t, "open delete", chromedp.Click(chromedp.CSS(`#byok-card-groq details.dropdown-end > summary`)),
 			chromedp.WaitVisible(chromedp.CSS(`#byok-card-groq form[action$="/delete"] button`)))
 		time.Sleep(300 * time.Millisecond) // the dropdown fades in
-		viewShot(t, ctx, "delete-confirm")
-		step(t, ctx, "delete", chromedp.Click(chromedp.CSS(`#byok-card-groq form[action$="/delete"] button`)),
+		viewShot(ctx, t, "delete-confirm")
+		step(ctx, t, "delete", chromedp.Click(chromedp.CSS(`#byok-card-groq form[action$="/delete"] button`)),
 			chromedp.WaitNotPresent(chromedp.CSS(`#byok-card-groq code`)),
 			chromedp.WaitVisible(chromedp.ID("byok-card-groq-key")))
-		if !eval[bool](t, ctx, `window.byokMarker === true`) {
+		if !eval[bool](ctx, t, `window.byokMarker === true`) {
 			t.Fatal("deleting reloaded the page")
 		}
-		waitFor(t, ctx, `document.querySelector('[data-byok-count]').textContent === '0' && !document.querySelector('[data-byok-empty]').hidden && document.querySelector('[data-byok-clear]').hidden`)
+		waitFor(ctx, t, `document.querySelector('[data-byok-count]').textContent === '0' && !document.querySelector('[data-byok-empty]').hidden && document.querySelector('[data-byok-clear]').hidden`)
 	})
 
 	t.Run("Escape closes a disclosure", func(t *testing.T) {
-		step(t, ctx, "open", chromedp.Navigate(base+"/keys?state=filled"), chromedp.WaitVisible(chromedp.CSS(`#byok-card-openai details.dropdown-end > summary`)))
-		step(t, ctx, "open delete", chromedp.Click(chromedp.CSS(`#byok-card-openai details.dropdown-end > summary`)),
+		step(ctx, t, "open", chromedp.Navigate(base+"/keys?state=filled"), chromedp.WaitVisible(chromedp.CSS(`#byok-card-openai details.dropdown-end > summary`)))
+		step(ctx, t, "open delete", chromedp.Click(chromedp.CSS(`#byok-card-openai details.dropdown-end > summary`)),
 			chromedp.WaitVisible(chromedp.CSS(`#byok-card-openai form[action$="/delete"] button`)),
 			chromedp.Focus(chromedp.CSS(`#byok-card-openai form[action$="/delete"] button`)),
 			chromedp.KeyEvent(kb.Escape))
-		if eval[bool](t, ctx, `document.querySelector('#byok-card-openai details.dropdown-end').open`) {
+		if eval[bool](ctx, t, `document.querySelector('#byok-card-openai details.dropdown-end').open`) {
 			t.Error("Escape left the delete confirmation open")
 		}
-		if got := eval[string](t, ctx, `document.activeElement.textContent`); got != "Delete…" {
+		if got := eval[string](ctx, t, `document.activeElement.textContent`); got != "Delete…" {
 			t.Errorf("after Escape, focus is on %q, want the summary", got)
 		}
 	})
 
 	t.Run("provider select swaps the key field", func(t *testing.T) {
-		step(t, ctx, "open", chromedp.Navigate(base+"/gallery"), chromedp.WaitVisible(chromedp.ID("byok-multi-provider")))
-		eval[bool](t, ctx, `(() => { const s = document.getElementById('byok-multi-provider'); s.value = 'anthropic'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`)
-		got := eval[map[string]string](t, ctx, `(() => { const i = document.getElementById('byok-multi-key'); return {
+		step(ctx, t, "open", chromedp.Navigate(base+"/gallery"), chromedp.WaitVisible(chromedp.ID("byok-multi-provider")))
+		eval[bool](ctx, t, `(() => { const s = document.getElementById('byok-multi-provider'); s.value = 'anthropic'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`)
+		got := eval[map[string]string](ctx, t, `(() => { const i = document.getElementById('byok-multi-key'); return {
 			placeholder: i.placeholder, pattern: i.getAttribute('pattern') || '', min: i.getAttribute('minlength') || '',
 			label: document.querySelector('[data-byok-key-label]').textContent,
 			help: document.querySelector('[data-byok-help]').textContent,
@@ -283,20 +283,20 @@ func TestBrowser(t *testing.T) {
 				t.Errorf("%s = %q, want %q", k, got[k], v)
 			}
 		}
-		shot(t, ctx, "gallery")
+		shot(ctx, t, "gallery")
 	})
 
 	t.Run("toasts leave by themselves", func(t *testing.T) {
-		step(t, ctx, "open", chromedp.Navigate(base+"/gallery"), chromedp.WaitVisible(chromedp.CSS(`#byok-toasts [data-byok-timeout]`)))
-		step(t, ctx, "wait", chromedp.WaitNotPresent(chromedp.CSS(`#byok-toasts [data-byok-timeout]`)))
-		if n := eval[int](t, ctx, `document.querySelectorAll('#byok-toasts [data-byok-toast]').length`); n != 1 {
+		step(ctx, t, "open", chromedp.Navigate(base+"/gallery"), chromedp.WaitVisible(chromedp.CSS(`#byok-toasts [data-byok-timeout]`)))
+		step(ctx, t, "wait", chromedp.WaitNotPresent(chromedp.CSS(`#byok-toasts [data-byok-timeout]`)))
+		if n := eval[int](ctx, t, `document.querySelectorAll('#byok-toasts [data-byok-toast]').length`); n != 1 {
 			t.Errorf("%d toasts left, want the one without a timeout", n)
 		}
 	})
 
 	for _, state := range []string{"empty", "error", "need"} {
-		step(t, ctx, "open "+state, chromedp.Navigate(base+"/keys?state="+state), chromedp.WaitVisible(chromedp.ID("byok-main")))
-		shot(t, ctx, "dashboard-"+state)
+		step(ctx, t, "open "+state, chromedp.Navigate(base+"/keys?state="+state), chromedp.WaitVisible(chromedp.ID("byok-main")))
+		shot(ctx, t, "dashboard-"+state)
 	}
 
 	// Nothing was blocked by the CSP, no pattern was rejected, no script failed.
@@ -311,26 +311,26 @@ func TestBrowser(t *testing.T) {
 // next.
 func TestBrowserNoJS(t *testing.T) {
 	ctx, base, console := browser(t)
-	step(t, ctx, "disable js", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+	step(ctx, t, "disable js", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
 		return err
 	}))
-	step(t, ctx, "open", chromedp.Navigate(base+"/keys?need=openai&next=/demo/openai"), chromedp.WaitVisible(chromedp.ID("byok-card-openai-key")))
-	if hidden := eval[bool](t, ctx, `document.querySelector('[data-byok-dismiss]') === null || document.querySelector('[data-byok-dismiss]').hidden`); !hidden {
+	step(ctx, t, "open", chromedp.Navigate(base+"/keys?need=openai&next=/demo/openai"), chromedp.WaitVisible(chromedp.ID("byok-card-openai-key")))
+	if hidden := eval[bool](ctx, t, `document.querySelector('[data-byok-dismiss]') === null || document.querySelector('[data-byok-dismiss]').hidden`); !hidden {
 		t.Error("a dismiss button shows without JavaScript")
 	}
-	step(t, ctx, "save and come back",
+	step(ctx, t, "save and come back",
 		chromedp.SendKeys(chromedp.ID("byok-card-openai-key"), "sk-"+strings.Repeat("q", 30)))
-	navClick(t, ctx, `#byok-card-openai button[type=submit]`)
-	waitFor(t, ctx, `location.pathname === '/demo/openai'`)
+	navClick(ctx, t, `#byok-card-openai button[type=submit]`)
+	waitFor(ctx, t, `location.pathname === '/demo/openai'`)
 
-	step(t, ctx, "back to keys", chromedp.Navigate(base+"/keys"), chromedp.WaitVisible(chromedp.CSS(`#byok-card-openai code`)))
-	step(t, ctx, "delete with the disclosure",
+	step(ctx, t, "back to keys", chromedp.Navigate(base+"/keys"), chromedp.WaitVisible(chromedp.CSS(`#byok-card-openai code`)))
+	step(ctx, t, "delete with the disclosure",
 		chromedp.Click(chromedp.CSS(`#byok-card-openai details.dropdown-end > summary`)),
 		chromedp.WaitVisible(chromedp.CSS(`#byok-card-openai form[action$="/delete"] button`)))
-	navClick(t, ctx, `#byok-card-openai form[action$="/delete"] button`)
-	waitFor(t, ctx, `document.readyState === 'complete' && !document.querySelector('#byok-card-openai code') && !!document.getElementById('byok-card-openai-key')`)
-	if eval[bool](t, ctx, `!!document.querySelector('#byok-card-openai code')`) {
+	navClick(ctx, t, `#byok-card-openai form[action$="/delete"] button`)
+	waitFor(ctx, t, `document.readyState === 'complete' && !document.querySelector('#byok-card-openai code') && !!document.getElementById('byok-card-openai-key')`)
+	if eval[bool](ctx, t, `!!document.querySelector('#byok-card-openai code')`) {
 		t.Error("key still shown after delete")
 	}
 	for _, m := range console() {

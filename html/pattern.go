@@ -24,7 +24,7 @@ const maxPatternLen = 8 << 10
 // something with no exact JavaScript equivalent (multi-line anchors, an
 // anchor in the middle, a class that matches nothing), or converts to more
 // than 8 KiB.
-func HTMLPattern(re *regexp.Regexp) string {
+func HTMLPattern(re *regexp.Regexp) string { //nolint:revive // reads as html.HTMLPattern next to the HTML pattern attribute it fills (byok.Provider.HTMLPattern); html.Pattern would read as a regexp
 	if re == nil {
 		return ""
 	}

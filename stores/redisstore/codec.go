@@ -138,8 +138,9 @@ func appendScalar(buf []byte, v any) ([]byte, error) {
 	if err := gob.NewEncoder(&g).Encode(&v); err != nil {
 		return nil, fmt.Errorf("%w: %T: %w", ErrUnsupportedType, v, err)
 	}
-	buf = binary.AppendUvarint(append(buf, tagGob), uint64(g.Len()))
-	return append(buf, g.Bytes()...), nil
+	gb := g.Bytes()
+	buf = binary.AppendUvarint(append(buf, tagGob), uint64(len(gb)))
+	return append(buf, gb...), nil
 }
 
 // decodeValues parses a stored value. It works on the string Redis returns,
@@ -202,13 +203,14 @@ func (d *decoder) values() (map[any]any, error) {
 
 // count reads an element count and bounds it by the bytes left (every
 // element takes at least one byte), so a forged count cannot make us
-// allocate more than the input's size.
+// allocate more than the input's size. The bound also keeps the count
+// within int (and within math.MaxInt32: Redis values are at most 512 MiB).
 func (d *decoder) count() (int, error) {
 	n, err := d.uvarint()
 	if err != nil {
 		return 0, err
 	}
-	if n > uint64(len(d.s)-d.off) {
+	if n > uint64(len(d.s[d.off:])) || n > math.MaxInt32 {
 		return 0, errTruncated
 	}
 	return int(n), nil

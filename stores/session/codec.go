@@ -96,7 +96,7 @@ func Decode(b []byte) (owner string, recs []stores.Record, err error) {
 	}
 	owner = string(d.bytes(maxOwner, "owner"))
 	count := d.uvarint("record count")
-	if d.err == nil && count > uint64(len(d.b)-d.off)/minRecord {
+	if d.err == nil && count > uint64(len(d.b[d.off:]))/minRecord {
 		d.fail("record count larger than the entry")
 	}
 	if d.err != nil {
@@ -119,11 +119,11 @@ func Decode(b []byte) (owner string, recs []stores.Record, err error) {
 			d.fail("empty ciphertext")
 		}
 		r.Ciphertext = append([]byte(nil), ct...)
-		kid := d.uvarint("key id")
-		if d.err == nil && kid > math.MaxUint32 {
+		if kid := d.uvarint("key id"); kid <= math.MaxUint32 {
+			r.KeyID = uint32(kid)
+		} else {
 			d.fail("key id out of range")
 		}
-		r.KeyID = uint32(kid)
 		flags := d.byte()
 		if d.err == nil && flags&^(flagUpdated|flagExpires) != 0 {
 			d.fail("unknown flags")
@@ -203,16 +203,17 @@ func (d *decoder) varint(what string) int64 {
 
 // bytes reads a uvarint length and that many bytes (at most limit); the
 // result aliases d.b.
-func (d *decoder) bytes(limit int, what string) []byte {
+func (d *decoder) bytes(limit uint64, what string) []byte {
 	n := d.uvarint(what + " length")
 	if d.err != nil {
 		return nil
 	}
-	if n > uint64(limit) || n > uint64(len(d.b)-d.off) {
+	rest := d.b[d.off:]
+	if n > limit || n > uint64(len(rest)) {
 		d.fail(what + " length out of range")
 		return nil
 	}
-	v := d.b[d.off : d.off+int(n)]
-	d.off += int(n)
+	v := rest[:n] // n <= len(rest), so no conversion to int is needed
+	d.off += len(v)
 	return v
 }

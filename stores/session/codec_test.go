@@ -2,7 +2,9 @@ package session
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +85,43 @@ func TestDecodeEveryTruncation(t *testing.T) {
 	}
 	if _, _, err := Decode(append(b, 0)); !errors.Is(err, ErrMalformed) {
 		t.Errorf("trailing byte: %v", err)
+	}
+}
+
+// TestDecodeRanges: a key id must fit in 32 bits and a ciphertext length
+// must stay within maxCiphertext and the bytes left.
+func TestDecodeRanges(t *testing.T) {
+	entry := func(ctLen, kid uint64, ct []byte) []byte {
+		b := []byte{formatV1, 0, 1, 1, 'a'}
+		b = binary.AppendUvarint(b, ctLen)
+		b = append(b, ct...)
+		b = binary.AppendUvarint(b, kid)
+		return append(b, 0, 0) // flags, created
+	}
+	for _, tt := range []struct {
+		name string
+		b    []byte
+		ok   bool
+	}{
+		{"largest key id", entry(1, math.MaxUint32, []byte("x")), true},
+		{"key id over 32 bits", entry(1, math.MaxUint32+1, []byte("x")), false},
+		{"largest key id varint", entry(1, math.MaxUint64, []byte("x")), false},
+		{"ciphertext past the end", entry(2, 1, []byte("x")), false},
+		{"ciphertext over the limit", entry(maxCiphertext+1, 1, make([]byte, maxCiphertext+1)), false},
+		{"ciphertext length over int", entry(math.MaxUint64, 1, []byte("x")), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, recs, err := Decode(tt.b)
+			if tt.ok {
+				if err != nil || len(recs) != 1 || recs[0].KeyID != math.MaxUint32 {
+					t.Fatalf("Decode = %+v, %v", recs, err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("Decode accepted it: %+v, %v", recs, err)
+			}
+		})
 	}
 }
 

@@ -127,12 +127,6 @@ func New(opts ...Option) (*Store, error) {
 	return &Store{key: o.key, now: o.now, maxBytes: o.maxBytes, log: o.log}, nil
 }
 
-// entry is the decoded session value.
-type entry struct {
-	owner string
-	recs  []stores.Record // sorted by provider, no duplicates
-}
-
 // load reads the scope's live records. raw reports whether the session held
 // anything under the key (so a write knows the entry must be rewritten).
 func (s *Store) load(ctx context.Context, scope stores.Scope) (recs []stores.Record, raw bool, err error) {

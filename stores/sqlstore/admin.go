@@ -166,12 +166,13 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var kid, total, expired int64
+		var kid uint32
+		var total, expired int64
 		var oldest time.Time
-		if err := rows.Scan(&kid, &total, &expired, nullTime{&oldest}); err != nil {
+		if err := rows.Scan(keyID{&kid}, &total, &expired, nullTime{&oldest}); err != nil {
 			return Stats{}, &dbError{op: "stats", err: err}
 		}
-		st.ByKeyID[uint32(kid)] += int(total)
+		st.ByKeyID[kid] += int(total)
 		st.Total += int(total)
 		st.Expired += int(expired)
 		if !oldest.IsZero() && (st.Oldest.IsZero() || oldest.Before(st.Oldest)) {

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -151,6 +152,24 @@ func (n nullTime) Scan(v any) error {
 	default:
 		return fmt.Errorf("sqlstore: cannot read a %T as a time", v)
 	}
+	return nil
+}
+
+// keyID scans a key_id column into a uint32. A value outside 0..2^32-1
+// (a row this package did not write) is an error, not a silent wrap to
+// another key id.
+type keyID struct{ id *uint32 }
+
+// Scan implements sql.Scanner.
+func (k keyID) Scan(v any) error {
+	var n sql.NullInt64
+	if err := n.Scan(v); err != nil {
+		return fmt.Errorf("sqlstore: key id: %w", err)
+	}
+	if !n.Valid || n.Int64 < 0 || n.Int64 > math.MaxUint32 {
+		return errors.New("sqlstore: key id NULL or out of range")
+	}
+	*k.id = uint32(n.Int64)
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -18,6 +19,38 @@ import (
 	"github.com/ginbyok/byok/internal/testenv"
 	"github.com/ginbyok/byok/stores"
 )
+
+// TestKeyIDScan: a key_id column reads into a uint32 only when it fits.
+func TestKeyIDScan(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		v    any
+		want uint32
+		ok   bool
+	}{
+		{"zero", int64(0), 0, true},
+		{"largest", int64(math.MaxUint32), math.MaxUint32, true},
+		{"text", []byte("7"), 7, true},
+		{"negative", int64(-1), 0, false},
+		{"over 32 bits", int64(math.MaxUint32 + 1), 0, false},
+		{"null", nil, 0, false},
+		{"not a number", "x", 0, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := uint32(99)
+			err := keyID{&got}.Scan(tt.v)
+			if tt.ok {
+				if err != nil || got != tt.want {
+					t.Fatalf("Scan(%v) = %d, %v; want %d", tt.v, got, err, tt.want)
+				}
+				return
+			}
+			if err == nil || got != 99 {
+				t.Fatalf("Scan(%v) = %d, %v; want an error and no change", tt.v, got, err)
+			}
+		})
+	}
+}
 
 // TestEvery runs the janitor's loop on synctest's fake clock: one call per
 // interval, none after the context ends.

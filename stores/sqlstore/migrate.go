@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
+	"math"
 	"path"
 	"slices"
 	"strconv"
@@ -99,11 +100,12 @@ func render(file string, n names) ([]string, error) {
 }
 
 // lockKey is the PostgreSQL advisory lock that serialises migrations of
-// one table.
+// one table: the low 63 bits of a 64-bit FNV-1a hash of its name, so the
+// bigint key is never negative.
 func lockKey(table string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte("github.com/ginbyok/byok/stores/sqlstore:" + table))
-	return int64(h.Sum64())
+	return int64(h.Sum64() & math.MaxInt64)
 }
 
 func (s *Store) recordVersion(v int) string {

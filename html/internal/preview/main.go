@@ -12,6 +12,7 @@ import (
 	"flag"
 	"log"
 	"net/http"
+	"time"
 
 	"github.com/ginbyok/byok/html/internal/sample"
 )
@@ -24,5 +25,14 @@ func main() {
 		log.Fatal(err)
 	}
 	log.Printf("preview on http://%s/keys", *addr)
-	log.Fatal(http.ListenAndServe(*addr, h))
+	srv := &http.Server{
+		Addr:              *addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	log.Fatal(srv.ListenAndServe())
 }

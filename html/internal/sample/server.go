@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ginbyok/byok/html"
+	"github.com/ginbyok/byok/internal/httpx"
 )
 
 // CSP is the Content-Security-Policy the sample server sends: the strict
@@ -72,10 +73,7 @@ func NewServer() (http.Handler, error) {
 	mux.HandleFunc("POST /keys/{provider}", s.save)
 	mux.HandleFunc("POST /keys/{provider}/delete", s.del)
 	mux.HandleFunc("POST /keys/clear", s.clear)
-	mux.HandleFunc("GET /demo/{provider}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("demo page for " + r.PathValue("provider")))
-	})
+	mux.HandleFunc("GET /demo/{provider}", s.demo)
 	return headers(mux), nil
 }
 
@@ -105,7 +103,7 @@ func (s *server) current(r *http.Request) html.Page {
 	if need := r.URL.Query()["need"]; len(need) > 0 {
 		p.Need = need
 	}
-	if next := r.URL.Query().Get("next"); strings.HasPrefix(next, "/") && !strings.HasPrefix(next, "//") {
+	if next := r.URL.Query().Get("next"); httpx.IsSafeNext(next) {
 		p.Next = next
 	}
 	return p
@@ -158,6 +156,19 @@ func (s *server) gallery(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// demo stands in for the host app's page that needed a key: it names a
+// known provider (never echoing the request) and 404s for any other.
+func (s *server) demo(w http.ResponseWriter, r *http.Request) {
+	prov, ok := s.provider(r.PathValue("provider"))
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write([]byte("demo page for " + prov.Name))
+}
+
 func (s *server) provider(name string) (html.Provider, bool) {
 	for _, p := range Providers() {
 		if p.Name == name {
@@ -183,11 +194,8 @@ func (s *server) done(w http.ResponseWriter, r *http.Request, c html.CardData, t
 		s.render(w, http.StatusOK, "byok/card-update", c)
 		return
 	}
-	next := r.PostFormValue("next")
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
-		next = "/keys"
-	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	next := httpx.SafeNext(r.PostFormValue("next"), "/keys")
+	http.Redirect(w, r, next, http.StatusSeeOther) //nolint:gosec // G710: httpx.SafeNext lets through only a same-site path ("/keys" otherwise)
 }
 
 func (s *server) save(w http.ResponseWriter, r *http.Request) {
@@ -213,7 +221,9 @@ func (s *server) save(w http.ResponseWriter, r *http.Request) {
 		}
 		p := s.current(r)
 		p.Error = prob
-		p.Next = r.PostFormValue("next")
+		if next := r.PostFormValue("next"); httpx.IsSafeNext(next) {
+			p.Next = next
+		}
 		s.render(w, http.StatusUnprocessableEntity, "byok/page", p)
 		return
 	}
