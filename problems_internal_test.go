@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -19,7 +20,7 @@ import (
 func TestStorageUnavailableWording(t *testing.T) {
 	p := &Plugin{log: slog.New(slog.DiscardHandler)}
 	c, _ := gin.CreateTestContext(httptest.NewRecorder())
-	c.Request = httptest.NewRequest("POST", "/keys/openai", nil)
+	c.Request = httptest.NewRequest(http.MethodPost, "/keys/openai", nil)
 	tests := []struct {
 		name    string
 		err     error
