@@ -86,7 +86,8 @@ func (h *redisCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 type hostApp struct {
 	engine *gin.Engine
 	kit    *byok.Plugin
-	redis  *redisCounter // commands sent through the app's Redis client, if any
+	redis  *redisCounter         // commands sent through the app's Redis client, if any
+	rdb    redis.UniversalClient // the app's private Redis server, if any, for its CPU time
 	jar    map[string]string
 }
 
@@ -241,7 +242,9 @@ func (w *discardWriter) WriteHeader(code int)        { w.code = code }
 
 // serve runs r (a fresh clone each iteration: gorilla caches the session per
 // request) through the app until the benchmark ends; before, if set, runs
-// first in each iteration. It reports the Redis commands per request.
+// first in each iteration. It reports the CPU time per request (cpu-ns/op,
+// and redis-cpu-ns/op for the app's Redis server) and the Redis commands
+// per request.
 func (a *hostApp) serve(b *testing.B, r *http.Request, before func()) {
 	ctx := context.Background()
 	w := &discardWriter{h: http.Header{}}
@@ -249,6 +252,8 @@ func (a *hostApp) serve(b *testing.B, r *http.Request, before func()) {
 	if a.redis != nil {
 		n0 = a.redis.n.Load()
 	}
+	cpu := cpuMeter{rdb: a.rdb}
+	cpu.start()
 	b.ReportAllocs()
 	for b.Loop() {
 		if before != nil {
@@ -261,6 +266,7 @@ func (a *hostApp) serve(b *testing.B, r *http.Request, before func()) {
 			b.Fatalf("%s answered %d", r.URL.Path, w.code)
 		}
 	}
+	cpu.report(b)
 	if a.redis != nil {
 		b.ReportMetric(float64(a.redis.n.Load()-n0)/float64(b.N), "redis-cmds/op")
 	}
@@ -276,6 +282,8 @@ func (a *hostApp) serveParallel(b *testing.B, r *http.Request, parallelism int, 
 		n0 = a.redis.n.Load()
 	}
 	var failed atomic.Int64
+	cpu := cpuMeter{rdb: a.rdb}
+	cpu.start()
 	b.ReportAllocs()
 	b.SetParallelism(parallelism)
 	b.RunParallel(func(pb *testing.PB) {
@@ -293,6 +301,7 @@ func (a *hostApp) serveParallel(b *testing.B, r *http.Request, parallelism int, 
 			}
 		}
 	})
+	cpu.report(b)
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%s: %d requests failed", r.URL.Path, n)
 	}

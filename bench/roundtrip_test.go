@@ -17,13 +17,14 @@ import (
 // pipeline or one MGET (what fusing the plugin's session load with the epoch
 // check would cost). Values are the sizes the plugin stores: a 600-byte
 // session holding the cache, a 16-byte epoch. Many goroutines at once, as in
-// a server under load, so ns/op is the inverse of throughput.
+// a server under load, so ns/op is the inverse of throughput; cpu-ns/op and
+// redis-cpu-ns/op are the CPU time of the client process and of the
+// (private) Redis server per operation.
 //
 // Run: . /tmp/byok-dev.env && go test -run '^$' -bench RedisRoundTrips ./bench
 func BenchmarkRedisRoundTrips(b *testing.B) {
-	rdb := testenv.Redis(b)
+	rdb := privateRedis(b)
 	prefix := testenv.Prefix(b)
-	b.Cleanup(func() { deletePrefix(rdb, prefix) })
 	ctx := context.Background()
 	sess, epoch := prefix+"sess:abc", prefix+"epoch:bench-user"
 	if err := rdb.Set(ctx, sess, bytes.Repeat([]byte{'s'}, 600), 0).Err(); err != nil {
@@ -55,6 +56,8 @@ func BenchmarkRedisRoundTrips(b *testing.B) {
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
+			cpu := cpuMeter{rdb: rdb}
+			cpu.start()
 			b.ReportAllocs()
 			b.SetParallelism(8)
 			b.RunParallel(func(pb *testing.PB) {
@@ -66,6 +69,7 @@ func BenchmarkRedisRoundTrips(b *testing.B) {
 					}
 				}
 			})
+			cpu.report(b)
 		})
 	}
 }
