@@ -130,20 +130,43 @@ if [ -z "$BASELINE_PATH" ]; then
 	fi
 fi
 
-# run_wrk NAME PATH DURATION MAX: one wrk run; its RESULT line goes to $WORK/NAME.result.
+REDIS_PID=$(cat "$BYOK_SVC_DIR/redis/redis.pid")
+
+# cpu_ticks PID... prints the CPU time (user + system, in clock ticks) the
+# processes have used.
+cpu_ticks() {
+	local pid total=0
+	for pid in "$@"; do
+		total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat")))
+	done
+	echo "$total"
+}
+
+# run_wrk NAME PATH DURATION MAX: one wrk run; its RESULT line goes to
+# $WORK/NAME.result, with the CPU time the replicas and Redis used.
 run_wrk() {
-	local name=$1 path=$2 duration=$3 max=$4 per_thread
+	local name=$1 path=$2 duration=$3 max=$4 per_thread app0 redis0
 	per_thread=$(((max + THREADS - 1) / THREADS))
+	app0=$(cpu_ticks "${PIDS[@]}")
+	redis0=$(cpu_ticks "$REDIS_PID")
 	LOAD_REPLICAS="$(IFS=,; echo "${ADDRS[*]}")" \
 		wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --timeout 5s --latency \
 		-s loadtest/rotate.lua "${URLS[0]}" -- "$WORK/cookies.txt" "$path" "$per_thread" >"$WORK/$name.out" 2>&1 || {
 		cat "$WORK/$name.out" >&2
 		return 1
 	}
-	grep '^RESULT ' "$WORK/$name.out" >"$WORK/$name.result" || {
+	grep '^RESULT ' "$WORK/$name.out" | tr -d '\n' >"$WORK/$name.result" || {
 		cat "$WORK/$name.out" >&2
 		return 1
 	}
+	echo " app_ticks=$(($(cpu_ticks "${PIDS[@]}") - app0)) redis_ticks=$(($(cpu_ticks "$REDIS_PID") - redis0))" >>"$WORK/$name.result"
+}
+
+# cpu_us NAME KIND prints the CPU time per request, in µs, of the replicas
+# (KIND app) or Redis (KIND redis) during run NAME.
+cpu_us() {
+	awk -v t="$(field "$1" "$2_ticks")" -v n="$(field "$1" requests)" -v hz="$(getconf CLK_TCK)" \
+		'BEGIN { printf "%.1f", t / hz * 1e6 / n }'
 }
 
 # field NAME KEY prints one value of a run's RESULT line.
@@ -175,13 +198,16 @@ for run in guarded baseline; do
 	fi
 done
 
-printf '\n%-10s %-16s %10s %12s %10s %10s\n' route path requests requests/s p50 p99
+printf '\n%-10s %-16s %10s %12s %10s %10s %16s %16s\n' route path requests requests/s p50 p99 "app CPU/req" "Redis CPU/req"
 for run in guarded baseline; do
 	path=$GUARDED_PATH
 	[ $run = baseline ] && path=$BASELINE_PATH
-	printf '%-10s %-16s %10s %12s %10s %10s\n' "$run" "$path" "$(field $run requests)" "$(field $run rps)" \
-		"$(ms "$(field $run p50_us)")" "$(ms "$(field $run p99_us)")"
+	printf '%-10s %-16s %10s %12s %10s %10s %16s %16s\n' "$run" "$path" "$(field $run requests)" "$(field $run rps)" \
+		"$(ms "$(field $run p50_us)")" "$(ms "$(field $run p99_us)")" "$(cpu_us $run app) µs" "$(cpu_us $run redis) µs"
 done
 awk -v g="$(field guarded rps)" -v u="$(field baseline rps)" \
 	'BEGIN { printf "\nguarded/unguarded throughput: %.1f%% (target ≥ 85%%)\n", 100 * g / u }'
+awk -v ga="$(cpu_us guarded app)" -v gr="$(cpu_us guarded redis)" -v ua="$(cpu_us baseline app)" -v ur="$(cpu_us baseline redis)" \
+	'BEGIN { printf "unguarded/guarded CPU per request (replicas + Redis): %.1f%%\n", 100 * (ua + ur) / (ga + gr) }'
+echo "(wrk shares the cores with the replicas and Redis; other work on the machine moves requests/s, hardly the CPU per request)"
 exit $status
