@@ -13,9 +13,15 @@ const (
 	EventKeySet = "key.set"
 	// EventKeyReplaced: a key was stored over an existing one.
 	EventKeyReplaced = "key.replaced"
+	// EventKeyAdopted: a key an anonymous visitor saved became the
+	// signed-in user's ([Plugin.AdoptAnonymousKeys]); Owner is the user's,
+	// Reason names the anonymous owner it came from.
+	EventKeyAdopted = "key.adopted"
 	// EventKeyDeleted: one key was deleted.
 	EventKeyDeleted = "key.deleted"
-	// EventKeyCleared: all keys of an owner were deleted; Count says how many.
+	// EventKeyCleared: all keys of an owner were deleted; Count says how
+	// many. [Plugin.ForgetSession] sends it, with a Reason, for the keys
+	// that lived in the forgotten session only.
 	EventKeyCleared = "key.cleared"
 	// EventKeyExpired: the janitor deleted expired keys (Count says how
 	// many), or a read found one past its expiry.
@@ -43,7 +49,7 @@ type AuditEvent struct {
 	Provider    string    // provider name; "" for events about several
 	Fingerprint string    // keyed fingerprint of the key concerned, or ""
 	Count       int       // keys concerned, for key.cleared and key.expired
-	Reason      string    // why, for key.decrypt_failed and guard.denied
+	Reason      string    // why, for key.decrypt_failed, guard.denied, key.adopted and keys removed at sign-in or sign-out
 }
 
 // LogValue makes an event log as a group of its non-empty fields.

@@ -25,6 +25,10 @@ var (
 	// ErrNoOwner means the scope names neither a user nor an anonymous
 	// visitor, so there is nobody to store a key for.
 	ErrNoOwner = errors.New("byok: scope names no owner")
+	// ErrNotSignedIn means an operation for a signed-in user, such as
+	// [Plugin.AdoptAnonymousKeys], found none: [WithUser] returned "" (or is
+	// not set).
+	ErrNotSignedIn = errors.New("byok: no signed-in user")
 	// ErrUnreadable means a stored key did not open (a wrong or retired
 	// secret, or a ciphertext moved from another owner or provider). Such
 	// an error also matches [ErrNotFound]: the key counts as missing, and it

@@ -3,6 +3,7 @@ package byok
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -86,10 +87,11 @@ type ownSession struct {
 	p     *Plugin
 	dirty bool
 
-	loaded bool
-	cs     *cookieStore // the fast path, when the store is the plugin's cookie store
-	ents   entries      // values, with cs
-	s      *gsessions.Session
+	loaded  bool
+	loadErr error        // why the stored session could not be read, if it could not
+	cs      *cookieStore // the fast path, when the store is the plugin's cookie store
+	ents    entries      // values, with cs
+	s       *gsessions.Session
 }
 
 func (o *ownSession) load() {
@@ -110,6 +112,7 @@ func (o *ownSession) load() {
 	if err != nil {
 		// An invalid or outdated cookie (or an unreachable store) gives a
 		// new, empty session, as gin-contrib/sessions does.
+		o.loadErr = err
 		o.p.log.DebugContext(o.r.Context(), "byok: session not loaded; starting a new one", "err", err)
 	}
 }
@@ -179,5 +182,54 @@ func (o *ownSession) Save() error {
 		return err
 	}
 	o.dirty = false
+	return nil
+}
+
+// destroy deletes the whole session: the cookie is expired and, with a
+// server-side store, the stored session is deleted. Every value in it is the
+// plugin's, since the plugin's own session has a name of its own. It fails
+// with an error wrapping stores.ErrUnavailable when the stored session could
+// not be read or deleted; the cookie is expired in any case.
+func (o *ownSession) destroy() error {
+	o.load()
+	o.dirty = false
+	if o.cs != nil {
+		o.ents = nil
+		opts := *o.cs.options.Load()
+		opts.MaxAge = -1
+		return o.cs.save(o.w, o.name, nil, &opts)
+	}
+	keep := o.s.Options
+	var gone gsessions.Options
+	if keep != nil {
+		gone = *keep
+	} else {
+		gone.Path = "/"
+	}
+	gone.MaxAge = -1
+	o.s.Values = map[any]any{}
+	o.s.Options = &gone
+	err := o.s.Save(o.r, o.w)
+	// Values set later in this request go to a new session.
+	o.s = gsessions.NewSession(o.store, o.name)
+	o.s.Options = keep
+	if err == nil && errors.Is(o.loadErr, stores.ErrUnavailable) {
+		err = o.loadErr // the cookie is gone, but the stored session could not be reached
+	}
+	return err
+}
+
+// sessionUnavailable returns the error that kept the plugin's own session
+// from being read when its store could not be reached (the session then
+// reads as new and empty); nil otherwise, and for a host's session.
+func sessionUnavailable(s stores.Session) error {
+	o, ok := s.(*ownSession)
+	if !ok {
+		return nil
+	}
+	o.load()
+	if errors.Is(o.loadErr, stores.ErrUnavailable) {
+		return o.loadErr
+	}
 	return nil
 }
