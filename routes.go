@@ -44,6 +44,7 @@ func (p *Plugin) routes(g *gin.RouterGroup) {
 		return append(append([]gin.HandlerFunc(nil), write...), h)
 	}
 	g.GET("", p.handleList)
+	g.POST("", with(p.handleSetNamed)...)
 	g.DELETE("", with(p.handleClear)...)
 	g.POST("/clear", with(p.handleClear)...)
 	g.GET("/:provider", p.handleInfo)
