@@ -119,7 +119,8 @@ func ConfigFromEnv(getenv func(string) string) Config {
 // Redis clients); call it once the server has stopped. It logs, at Info,
 // which secret, storage and sessions are in use.
 //
-// Routes: GET / (home and sign-in), POST /login (form "user"), POST /logout,
+// Routes: GET / (home and sign-in), POST /login (form "user", and
+// "keep_keys" to keep the keys saved as a guest), POST /logout,
 // the plugin at /keys, and GET /demo/{provider} for each provider, guarded
 // by the plugin's RequireKey.
 func New(ctx context.Context, cfg Config) (http.Handler, func(), error) {
@@ -219,8 +220,8 @@ func New(ctx context.Context, cfg Config) (http.Handler, func(), error) {
 	cop := http.NewCrossOriginProtection()
 	r.GET("/", pg.home)
 	r.HEAD("/", pg.home)
-	r.POST("/login", sameOrigin(cop, pg), loginHandler(login, pg))
-	r.POST("/logout", sameOrigin(cop, pg), logoutHandler)
+	r.POST("/login", sameOrigin(cop, pg), loginHandler(login, pg, log))
+	r.POST("/logout", sameOrigin(cop, pg), logoutHandler(kit, log))
 	r.GET("/favicon.ico", favicon)
 	for _, p := range cfg.Providers {
 		r.GET("/demo/"+p.Name, kit.RequireKey(p.Name), pg.demo(p))

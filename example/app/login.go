@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,7 +15,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	byok "github.com/ginbyok/byok"
 	"github.com/ginbyok/byok/encrypt"
+	"github.com/ginbyok/byok/html"
 )
 
 // Sign-in, the example's way.
@@ -168,7 +171,12 @@ func setLoginCookie(c *gin.Context, value string, maxAge int) {
 
 // loginHandler signs the form's "user" in and sends the browser home; a
 // name that cannot be used gets the home page again with the error.
-func loginHandler(s *signer, pg *pages) gin.HandlerFunc {
+//
+// When the form's "keep_keys" box is ticked (the home page offers it to a
+// guest who saved keys, ticked), the keys saved as a guest become the
+// user's. It is asked, not assumed: on a shared computer they may be
+// someone else's. Only their number is logged and shown.
+func loginHandler(s *signer, pg *pages, log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		user := strings.TrimSpace(c.PostForm("user"))
 		if err := checkUser(user); err != nil {
@@ -176,14 +184,87 @@ func loginHandler(s *signer, pg *pages) gin.HandlerFunc {
 			return
 		}
 		setLoginCookie(c, s.sign(user, pg.now().Add(loginTTL)), int(loginTTL/time.Second))
+		if c.PostForm("keep_keys") != "" {
+			// The plugin learns the user through WithUser, from the gin
+			// context, which identify filled from the request's cookie:
+			// the new cookie counts from the next request, so set it here.
+			c.Set(userKey, user)
+			n, err := pg.kit.AdoptAnonymousKeys(c)
+			switch {
+			case err != nil:
+				log.WarnContext(c.Request.Context(), "guest keys not moved to the account", "user", user, "err", err)
+				setNotice(c, noticeNotAdopted)
+			case n > 0:
+				log.InfoContext(c.Request.Context(), "guest keys moved to the account", "user", user, "keys", n)
+				setNotice(c, noticeAdopted+strconv.Itoa(n))
+			}
+		}
 		c.Redirect(http.StatusSeeOther, "/")
 	}
 }
 
-// logoutHandler deletes the sign-in cookie and sends the browser home.
-func logoutHandler(c *gin.Context) {
-	setLoginCookie(c, "", -1)
-	c.Redirect(http.StatusSeeOther, "/")
+// logoutHandler removes everything the plugin kept in the browser's session
+// (so a shared browser keeps nothing), deletes the sign-in cookie and sends
+// the browser home.
+func logoutHandler(kit *byok.Plugin, log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := kit.ForgetSession(c); err != nil {
+			log.WarnContext(c.Request.Context(), "the key session was not fully removed at sign-out", "err", err)
+		}
+		setLoginCookie(c, "", -1)
+		c.Redirect(http.StatusSeeOther, "/")
+	}
+}
+
+// The notice cookie carries what a sign-in did across its redirect, to be
+// shown once on the home page: noticeAdopted and a count, or
+// noticeNotAdopted.
+const (
+	noticeCookie     = "byok_example_notice"
+	noticeAdopted    = "adopted:"
+	noticeNotAdopted = "not-adopted"
+)
+
+// setNotice sets the notice cookie for the next page; an empty value with
+// maxAge -1 deletes it.
+func setNotice(c *gin.Context, value string) {
+	maxAge := 60
+	if value == "" {
+		maxAge = -1
+	}
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name:     noticeCookie,
+		Value:    value,
+		Path:     "/",
+		MaxAge:   maxAge,
+		HttpOnly: true,
+		Secure:   c.Request.TLS != nil,
+		SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// takeNotice reads and deletes the notice cookie and returns the alert it
+// stands for, or nil.
+func takeNotice(c *gin.Context) *html.Alert {
+	ck, err := c.Request.Cookie(noticeCookie)
+	if err != nil {
+		return nil
+	}
+	setNotice(c, "")
+	if ck.Value == noticeNotAdopted {
+		return &html.Alert{Kind: html.KindWarning, Style: html.StyleSoft,
+			Message: "The keys you saved as a guest could not be moved to your account just now (storage is unavailable). Please add them again."}
+	}
+	v, ok := strings.CutPrefix(ck.Value, noticeAdopted)
+	n, err := strconv.Atoi(v)
+	if !ok || err != nil || n < 1 || n > 99 {
+		return nil
+	}
+	what := "The key you saved as a guest is"
+	if n > 1 {
+		what = "The " + v + " keys you saved as a guest are"
+	}
+	return &html.Alert{Kind: html.KindSuccess, Style: html.StyleSoft, Message: what + " now kept with your account."}
 }
 
 // sameOrigin refuses cross-origin form posts (net/http's

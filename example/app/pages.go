@@ -121,6 +121,7 @@ type homeView struct {
 	LoginName   string
 	LoginError  *html.Alert
 	UserPattern string
+	Notice      *html.Alert // what the sign-in just did, shown once
 }
 
 // home answers GET /.
@@ -128,7 +129,7 @@ func (pg *pages) home(c *gin.Context) { pg.renderHome(c, http.StatusOK, "", "") 
 
 // renderHome renders the home page, with a sign-in error when msg is set.
 func (pg *pages) renderHome(c *gin.Context, status int, name, msg string) {
-	v := homeView{layout: pg.layout(c, "Home"), LoginName: name, UserPattern: userPattern}
+	v := homeView{layout: pg.layout(c, "Home"), LoginName: name, UserPattern: userPattern, Notice: takeNotice(c)}
 	if msg != "" {
 		v.LoginError = &html.Alert{Kind: html.KindError, Style: html.StyleSoft, Message: msg, ID: "user-error"}
 	}
