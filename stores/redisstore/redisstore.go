@@ -5,11 +5,13 @@
 // Cluster. The cookie carries only a 32-byte random id and its HMAC; the
 // values live in Redis under prefix+id, in a compact encoding that needs no
 // gob registration for strings, []byte, bools, ints, int64s, float64s,
-// time.Times and lists of them (flashes). Loading a session is one GET and
-// saving one SET with a TTL.
+// time.Times and lists of them (flashes). Loading a session is one GET (or,
+// with LoadWith, one MGET or pipeline that also reads other keys the caller
+// needs in the same request) and saving one SET with a TTL.
 package redisstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -117,31 +119,120 @@ func (s *Store) Get(r *http.Request, name string) (*gsessions.Session, error) {
 // whose data has expired from Redis also gives a new session, without error.
 // It implements sessions.Store.
 func (s *Store) New(r *http.Request, name string) (*gsessions.Session, error) {
+	sess, _, err := s.load(r, name, nil)
+	return sess, err
+}
+
+// Fetched is the value of one extra key that LoadWith read together with
+// the session.
+type Fetched struct {
+	// Value is the key's value when Found.
+	Value string
+	// Found is false when the key does not exist (where a GET answers nil).
+	Found bool
+}
+
+// LoadWith loads the named session like New and reads the extra keys in the
+// same Redis round trip: one MGET on a single node (*redis.Client, which
+// includes Sentinel's failover client), a pipeline of GETs on any other
+// client (Cluster and Ring, whose keys may live on different nodes).
+//
+// fetched holds one entry per key, in order, or is nil when the keys were
+// not read: no extra keys, no valid session cookie (nothing is read from
+// Redis then), or Redis failed; the caller reads them itself in that case.
+// The session and error are those New would give.
+//
+// Unlike Get, LoadWith does not go through gorilla/sessions' per-request
+// registry: the caller keeps the session for the rest of the request and
+// saves it with its Save method.
+func (s *Store) LoadWith(r *http.Request, name string, keys ...string) (sess *gsessions.Session, fetched []Fetched, err error) {
+	return s.load(r, name, keys)
+}
+
+// load reads the session named by the request's cookie and, in the same
+// round trip, the extra keys.
+func (s *Store) load(r *http.Request, name string, extra []string) (*gsessions.Session, []Fetched, error) {
 	sess := gsessions.NewSession(s, name)
 	opts := *s.options.Load()
 	sess.Options = &opts
 	sess.IsNew = true
 	c, err := r.Cookie(name)
 	if err != nil {
-		return sess, nil
+		return sess, nil, nil
 	}
 	id, ok := verifyCookie(s.signers, name, c.Value)
 	if !ok {
-		return sess, ErrInvalidCookie
+		return sess, nil, ErrInvalidCookie
 	}
-	data, err := s.client.Get(r.Context(), s.prefix+id).Result()
-	if errors.Is(err, redis.Nil) {
-		return sess, nil
-	}
+	data, found, fetched, err := s.fetch(r.Context(), s.prefix+id, extra)
 	if err != nil {
-		return sess, fmt.Errorf("redisstore: load session: %w: %w", stores.ErrUnavailable, err)
+		return sess, nil, fmt.Errorf("redisstore: load session: %w: %w", stores.ErrUnavailable, err)
+	}
+	if !found {
+		return sess, fetched, nil
 	}
 	values, err := decodeValues(data)
 	if err != nil {
-		return sess, err
+		return sess, fetched, err
 	}
 	sess.ID, sess.Values, sess.IsNew = id, values, false
-	return sess, nil
+	return sess, fetched, nil
+}
+
+// fetch GETs key and the extra keys in one round trip. err is about key;
+// fetched is nil when there were no extra keys or one of them failed.
+func (s *Store) fetch(ctx context.Context, key string, extra []string) (data string, found bool, fetched []Fetched, err error) {
+	if len(extra) == 0 {
+		data, err = s.client.Get(ctx, key).Result()
+		if errors.Is(err, redis.Nil) {
+			return "", false, nil, nil
+		}
+		return data, err == nil, nil, err
+	}
+	if c, ok := s.client.(*redis.Client); ok {
+		// One node holds every key: one MGET. A missing key (or one of
+		// another type) answers nil.
+		vals, err := c.MGet(ctx, append([]string{key}, extra...)...).Result()
+		if err != nil {
+			return "", false, nil, err
+		}
+		if len(vals) != 1+len(extra) {
+			return "", false, nil, fmt.Errorf("MGET of %d keys answered %d values", 1+len(extra), len(vals))
+		}
+		fetched = make([]Fetched, len(extra))
+		for i, v := range vals[1:] {
+			fetched[i].Value, fetched[i].Found = v.(string)
+		}
+		data, found = vals[0].(string)
+		return data, found, fetched, nil
+	}
+	// Cluster, Ring or an unknown client: the keys may live on different
+	// nodes, and a pipeline is right on every client.
+	cmds := make([]*redis.StringCmd, 1+len(extra))
+	_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		cmds[0] = p.Get(ctx, key)
+		for i, k := range extra {
+			cmds[1+i] = p.Get(ctx, k)
+		}
+		return nil
+	})
+	fetched = make([]Fetched, len(extra))
+	for i, cmd := range cmds[1:] {
+		v, err := cmd.Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			fetched = nil
+			break
+		}
+		fetched[i] = Fetched{Value: v, Found: err == nil}
+	}
+	data, err = cmds[0].Result()
+	if errors.Is(err, redis.Nil) {
+		return "", false, fetched, nil
+	}
+	if err != nil {
+		return "", false, nil, err
+	}
+	return data, true, fetched, nil
 }
 
 // Save writes the session to Redis with one SET (with a TTL: the session's
