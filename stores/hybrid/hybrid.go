@@ -9,7 +9,8 @@
 // holds all of the user's records, read with one SQL List, tagged with the
 // epoch that was read BEFORE that List.
 //
-// A read (Get, List) GETs the epoch (one Redis round trip). If the session's
+// A read (Get, List) GETs the epoch (one Redis round trip), unless the
+// session read it with itself in this request (an EpochSource). If the session's
 // cache carries the same epoch, is younger than the maximum cache age and
 // belongs to the same owner, it is served without SQL; expired records are
 // dropped against the clock on every hit. Otherwise the records are listed
@@ -215,7 +216,7 @@ func (s *Store) view(ctx context.Context, scope stores.Scope) (recs []stores.Rec
 		return nil, false, nil
 	}
 	key := s.EpochKey(scope.UserID)
-	epoch, err := s.rdb.Get(ctx, key).Result()
+	epoch, err := s.readEpoch(ctx, scope.Session, key)
 	switch {
 	case err == nil:
 	case errors.Is(err, redis.Nil):
@@ -244,6 +245,51 @@ func (s *Store) view(ctx context.Context, scope stores.Scope) (recs []stores.Rec
 	recs = live(all, scope.UserID, now)
 	s.storeCache(ctx, scope, epoch, now, recs)
 	return recs, true, nil
+}
+
+// EpochSource is implemented by a session that read epoch keys together
+// with itself, in the same Redis round trip, in the current request (the
+// plugin's own Redis session does, through redisstore.Store.LoadWith). A
+// read then uses that value instead of its own GET: same request, same
+// guarantee, one round trip fewer. A session that holds a value read in an
+// earlier request must never implement it: a revocation would be missed.
+type EpochSource interface {
+	// Epoch returns the value of the Redis key read with the session in
+	// this request; found is false when the key did not exist. ok is false
+	// when the key was not read (or was forgotten): the Store then GETs it.
+	Epoch(key string) (epoch string, found, ok bool)
+	// ForgetEpoch drops the value read for key. The Store calls it when it
+	// uses the value (it serves one read) and before it changes that epoch,
+	// so later reads in the request ask Redis.
+	ForgetEpoch(key string)
+}
+
+// readEpoch returns the epoch at key: the value sess read with itself in
+// this request if it is an EpochSource that has it (once: the value is
+// forgotten as it is used), else one GET. A missing epoch is redis.Nil
+// either way.
+func (s *Store) readEpoch(ctx context.Context, sess stores.Session, key string) (string, error) {
+	if src, ok := sess.(EpochSource); ok {
+		if epoch, found, ok := src.Epoch(key); ok {
+			// One read only: a later read in the same request may start
+			// after another replica's write was acknowledged, so it asks
+			// Redis, as every read did before.
+			src.ForgetEpoch(key)
+			if !found {
+				return "", redis.Nil
+			}
+			return epoch, nil
+		}
+	}
+	return s.rdb.Get(ctx, key).Result()
+}
+
+// forgetEpoch tells sess, if it read the epoch at key with itself, that the
+// value is about to change.
+func forgetEpoch(sess stores.Session, key string) {
+	if src, ok := sess.(EpochSource); ok {
+		src.ForgetEpoch(key)
+	}
 }
 
 // live returns the unexpired records of recs, sorted by provider, as a new
@@ -408,6 +454,7 @@ func (s *Store) write(ctx context.Context, scope stores.Scope, op func(context.C
 		}
 	}
 	key := s.EpochKey(scope.UserID)
+	forgetEpoch(scope.Session, key)
 	if _, err := s.bump(ctx, key); err != nil {
 		s.redisFailed(ctx, "write", err)
 		return fmt.Errorf("%w: redis cannot invalidate other sessions' caches, so nothing was written: %w", stores.ErrUnavailable, err)
