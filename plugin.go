@@ -46,6 +46,11 @@ type Plugin struct {
 	stopJanitor context.CancelFunc
 	janitorDone chan struct{}
 	closeOnce   sync.Once
+
+	// epochKey, set when the plugin made both its Redis sessions and the
+	// hybrid store on the same Redis, names a signed-in user's epoch, read
+	// in the same round trip as the plugin's own session.
+	epochKey func(userID string) string
 }
 
 // Register mounts the key routes on router (an engine or a group; the prefix

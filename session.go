@@ -12,6 +12,8 @@ import (
 	gsessions "github.com/gorilla/sessions"
 
 	"github.com/ginbyok/byok/stores"
+	"github.com/ginbyok/byok/stores/hybrid"
+	"github.com/ginbyok/byok/stores/redisstore"
 )
 
 // anonKey is the session entry that holds an anonymous visitor's id.
@@ -50,6 +52,9 @@ func (p *Plugin) scope(c *gin.Context, create bool) stores.Scope {
 	sc := stores.Scope{Session: p.session(c)}
 	if p.opts.user != nil {
 		sc.UserID = p.opts.user(c)
+	}
+	if o, ok := sc.Session.(*ownSession); ok && sc.UserID != "" && p.epochKey != nil {
+		o.readWith(p.epochKey(sc.UserID))
 	}
 	if id, ok := sc.Session.Get(anonKey).(string); ok && validAnonID(id) {
 		sc.AnonID = id
@@ -92,6 +97,41 @@ type ownSession struct {
 	cs      *cookieStore // the fast path, when the store is the plugin's cookie store
 	ents    entries      // values, with cs
 	s       *gsessions.Session
+
+	// With the plugin's Redis sessions: the key of the user's epoch, read
+	// with the session in the same round trip, and what was read (for
+	// hybrid.EpochSource; the value serves this request only).
+	epochKey string
+	epoch    redisstore.Fetched
+	hasEpoch bool
+}
+
+var _ hybrid.EpochSource = (*ownSession)(nil)
+
+// readWith asks the session to read key (a user's epoch) when it loads,
+// in the same Redis round trip. It does nothing once the session is loaded.
+func (o *ownSession) readWith(key string) {
+	if !o.loaded {
+		o.epochKey = key
+	}
+}
+
+// Epoch returns the epoch read with the session in this request. It
+// implements hybrid.EpochSource.
+func (o *ownSession) Epoch(key string) (epoch string, found, ok bool) {
+	o.load()
+	if !o.hasEpoch || key != o.epochKey {
+		return "", false, false
+	}
+	return o.epoch.Value, o.epoch.Found, true
+}
+
+// ForgetEpoch drops the epoch read with the session. It implements
+// hybrid.EpochSource.
+func (o *ownSession) ForgetEpoch(key string) {
+	if key == o.epochKey {
+		o.hasEpoch, o.epoch = false, redisstore.Fetched{}
+	}
 }
 
 func (o *ownSession) load() {
@@ -103,6 +143,12 @@ func (o *ownSession) load() {
 	if cs, ok := o.store.(*cookieStore); ok {
 		o.cs = cs
 		o.ents, _, err = cs.load(o.r, o.name)
+	} else if rs, ok := o.store.(*redisstore.Store); ok && o.epochKey != "" {
+		var fetched []redisstore.Fetched
+		o.s, fetched, err = rs.LoadWith(o.r, o.name, o.epochKey)
+		if len(fetched) == 1 {
+			o.epoch, o.hasEpoch = fetched[0], true
+		}
 	} else {
 		o.s, err = o.store.Get(o.r, o.name)
 		if o.s == nil {

@@ -99,6 +99,11 @@ func (p *Plugin) keyStore(ctx context.Context, aead encrypt.AEAD) (stores.Store,
 	if err != nil {
 		return nil, fmt.Errorf("byok: hybrid store: %w", err)
 	}
+	if _, ok := p.sessions.(*redisstore.Store); ok && o.sessionStore == nil && o.redis != nil {
+		// The plugin's own sessions live in the same Redis as the epochs:
+		// a session load also reads the user's epoch (see ownSession).
+		p.epochKey = h.EpochKey
+	}
 	return h, nil
 }
 
