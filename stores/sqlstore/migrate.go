@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io/fs"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"time"
 )
 
 //go:embed migrations
@@ -118,6 +120,35 @@ func (s *Store) recordVersion(v int) string {
 // from several replicas at once (PostgreSQL: a transaction-scoped advisory
 // lock; SQLite: BEGIN IMMEDIATE).
 func (s *Store) Migrate(ctx context.Context) error {
+	// SQLite answers SQLITE_BUSY at once, without waiting for the busy
+	// timeout, when several connections open a new file together and
+	// switch it to WAL: replicas starting side by side on a fresh file
+	// retry for a while instead of failing to start.
+	var err error
+	for attempt := 0; ; attempt++ {
+		err = s.migrateOnce(ctx)
+		if err == nil || s.d.pg || !sqliteBusy(err) || attempt >= migrateBusyRetries {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(10+attempt*10) * time.Millisecond):
+		}
+	}
+}
+
+// migrateBusyRetries bounds Migrate's retries on SQLITE_BUSY (about 10 s).
+const migrateBusyRetries = 45
+
+// sqliteBusy reports whether err is SQLite's SQLITE_BUSY (5) or one of its
+// extended codes, as modernc.org/sqlite reports them (Code() int).
+func sqliteBusy(err error) bool {
+	var coded interface{ Code() int }
+	return errors.As(err, &coded) && coded.Code()&0xff == 5
+}
+
+func (s *Store) migrateOnce(ctx context.Context) error {
 	err := s.d.inWriteTx(ctx, s.db, s.d.migrationLock(lockKey(s.table)), func(q execer) error {
 		for _, stmt := range s.schemaSQL {
 			if _, err := q.ExecContext(ctx, stmt); err != nil {
