@@ -142,13 +142,21 @@ cpu_ticks() {
 	echo "$total"
 }
 
+# redis_calls prints how many commands Redis has run, INFO aside.
+redis_calls() {
+	redis-cli -p "$BYOK_REDIS_PORT" info commandstats |
+		awk -F'[:=,]' '/^cmdstat_/ && $1 != "cmdstat_info" { n += $3 } END { print n + 0 }'
+}
+
 # run_wrk NAME PATH DURATION MAX: one wrk run; its RESULT line goes to
-# $WORK/NAME.result, with the CPU time the replicas and Redis used.
+# $WORK/NAME.result, with the CPU time the replicas and Redis used and the
+# commands Redis ran.
 run_wrk() {
-	local name=$1 path=$2 duration=$3 max=$4 per_thread app0 redis0
+	local name=$1 path=$2 duration=$3 max=$4 per_thread app0 redis0 calls0
 	per_thread=$(((max + THREADS - 1) / THREADS))
 	app0=$(cpu_ticks "${PIDS[@]}")
 	redis0=$(cpu_ticks "$REDIS_PID")
+	calls0=$(redis_calls)
 	LOAD_REPLICAS="$(IFS=,; echo "${ADDRS[*]}")" \
 		wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --timeout 5s --latency \
 		-s loadtest/rotate.lua "${URLS[0]}" -- "$WORK/cookies.txt" "$path" "$per_thread" >"$WORK/$name.out" 2>&1 || {
@@ -159,7 +167,8 @@ run_wrk() {
 		cat "$WORK/$name.out" >&2
 		return 1
 	}
-	echo " app_ticks=$(($(cpu_ticks "${PIDS[@]}") - app0)) redis_ticks=$(($(cpu_ticks "$REDIS_PID") - redis0))" >>"$WORK/$name.result"
+	echo " app_ticks=$(($(cpu_ticks "${PIDS[@]}") - app0)) redis_ticks=$(($(cpu_ticks "$REDIS_PID") - redis0))" \
+		"redis_calls=$(($(redis_calls) - calls0))" >>"$WORK/$name.result"
 }
 
 # cpu_us NAME KIND prints the CPU time per request, in µs, of the replicas
@@ -198,12 +207,13 @@ for run in guarded baseline; do
 	fi
 done
 
-printf '\n%-10s %-16s %10s %12s %10s %10s %16s %16s\n' route path requests requests/s p50 p99 "app CPU/req" "Redis CPU/req"
+printf '\n%-10s %-16s %10s %12s %10s %10s %14s %16s %10s\n' route path requests requests/s p50 p99 "app CPU/req" "Redis CPU/req" "Redis/req"
 for run in guarded baseline; do
 	path=$GUARDED_PATH
 	[ $run = baseline ] && path=$BASELINE_PATH
-	printf '%-10s %-16s %10s %12s %10s %10s %16s %16s\n' "$run" "$path" "$(field $run requests)" "$(field $run rps)" \
-		"$(ms "$(field $run p50_us)")" "$(ms "$(field $run p99_us)")" "$(cpu_us $run app) µs" "$(cpu_us $run redis) µs"
+	printf '%-10s %-16s %10s %12s %10s %10s %14s %16s %10s\n' "$run" "$path" "$(field $run requests)" "$(field $run rps)" \
+		"$(ms "$(field $run p50_us)")" "$(ms "$(field $run p99_us)")" "$(cpu_us $run app) µs" "$(cpu_us $run redis) µs" \
+		"$(awk -v c="$(field $run redis_calls)" -v n="$(field $run requests)" 'BEGIN { printf "%.2f", c / n }')"
 done
 awk -v g="$(field guarded rps)" -v u="$(field baseline rps)" \
 	'BEGIN { printf "\nguarded/unguarded throughput: %.1f%% (target ≥ 85%%)\n", 100 * g / u }'
