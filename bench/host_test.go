@@ -86,9 +86,13 @@ func (h *redisCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 type hostApp struct {
 	engine *gin.Engine
 	kit    *byok.Plugin
-	redis  *redisCounter         // commands sent through the app's Redis client, if any
-	rdb    redis.UniversalClient // the app's private Redis server, if any, for its CPU time
-	jar    map[string]string
+	// noSession: the app has no session of its own; user is then sent as
+	// the X-User header.
+	noSession bool
+	user      string
+	redis     *redisCounter         // commands sent through the app's Redis client, if any
+	rdb       redis.UniversalClient // the app's private Redis server, if any, for its CPU time
+	jar       map[string]string
 }
 
 // demoAnswer is what the handler returns, like the example app's
@@ -98,19 +102,30 @@ type demoAnswer struct {
 	Masked   string `json:"masked"`
 }
 
-// newHostApp builds the app on the session store and plugin options given,
-// signs user in and, when key is set, stores it through the plugin's JSON
-// route, as a browser would.
+// newHostApp builds the app on the session store and plugin options given.
+// With a nil store the app has no session of its own: it takes the user
+// from an X-User header (standing in for a signed cookie or a token, as in
+// the example app) and the plugin keeps its own session.
 func newHostApp(tb testing.TB, store sessions.Store, counter *redisCounter, opts ...byok.Option) *hostApp {
 	tb.Helper()
 	a := &hostApp{engine: gin.New(), redis: counter, jar: map[string]string{}}
-	a.engine.Use(sessions.Sessions(sessionName, store))
-	a.engine.Use(func(c *gin.Context) {
-		if uid, ok := sessions.Default(c).Get(uidKey).(string); ok {
-			c.Set(uidKey, uid)
-		}
-		c.Next()
-	})
+	if store != nil {
+		a.engine.Use(sessions.Sessions(sessionName, store))
+		a.engine.Use(func(c *gin.Context) {
+			if uid, ok := sessions.Default(c).Get(uidKey).(string); ok {
+				c.Set(uidKey, uid)
+			}
+			c.Next()
+		})
+	} else {
+		a.noSession = true
+		a.engine.Use(func(c *gin.Context) {
+			if uid := c.GetHeader("X-User"); uid != "" {
+				c.Set(uidKey, uid)
+			}
+			c.Next()
+		})
+	}
 	base := []byok.Option{
 		byok.WithSecret(newSecret(tb)),
 		byok.WithUser(func(c *gin.Context) string { return c.GetString(uidKey) }),
@@ -141,12 +156,20 @@ func newHostApp(tb testing.TB, store sessions.Store, counter *redisCounter, opts
 	}
 	a.engine.GET("/open", demo)
 	a.engine.GET("/guarded", kit.RequireKey(provider), demo)
+	// /session is /open for an app whose session is the plugin's: it loads
+	// that session (kit.Scope), as any route of such an app that reads its
+	// session would, and answers the same.
+	a.engine.GET("/session", func(c *gin.Context) { _ = kit.Scope(c); demo(c) })
 	return a
 }
 
 // login signs user in and returns the session cookie header.
 func (a *hostApp) login(tb testing.TB, user string) string {
 	tb.Helper()
+	if a.noSession {
+		a.user = user
+		return a.cookies()
+	}
 	r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(url.Values{"user": {user}}.Encode()))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if w := a.do(r); w.Code != http.StatusNoContent {
@@ -167,10 +190,14 @@ func (a *hostApp) storeKey(tb testing.TB, key string) {
 	}
 }
 
-// do sends r with the jar's cookies and keeps the cookies the response sets.
+// do sends r with the jar's cookies (and the user) and keeps the cookies
+// the response sets.
 func (a *hostApp) do(r *http.Request) *httptest.ResponseRecorder {
 	if c := a.cookies(); c != "" {
 		r.Header.Set("Cookie", c)
+	}
+	if a.user != "" {
+		r.Header.Set("X-User", a.user)
 	}
 	w := httptest.NewRecorder()
 	a.engine.ServeHTTP(w, r)
@@ -205,6 +232,16 @@ func request(path, cookie string) *http.Request {
 	r.Header.Set("Accept", "application/json")
 	if cookie != "" {
 		r.Header.Set("Cookie", cookie)
+	}
+	return r
+}
+
+// request returns a GET of path as the signed-in user, with the jar's
+// cookies.
+func (a *hostApp) request(path string) *http.Request {
+	r := request(path, a.cookies())
+	if a.user != "" {
+		r.Header.Set("X-User", a.user)
 	}
 	return r
 }

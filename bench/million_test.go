@@ -91,7 +91,7 @@ func BenchmarkMillionRows(b *testing.B) {
 
 	b.Run("guarded_miss", func(b *testing.B) {
 		clk := &clock{}
-		a := newRedisApp(b, clk, db, secret)
+		a := newRedisApp(b, clk, db, secret, true)
 		reqs := make([]*http.Request, len(probed))
 		for i, u := range probed {
 			a.jar = map[string]string{}

@@ -33,6 +33,13 @@ var cookieKey = []byte("bench-cookie-auth-key-0123456789abcdef0123456789abcdef")
 //   - cookie: gin-contrib's cookie store, no database; the sealed key lives
 //     in the session cookie. Guarded adds decoding the plugin's entry and one
 //     AES-GCM open.
+//   - own_redis: the app has no session of its own (it knows the user from
+//     a header here; a signed cookie or a token in real life, as in the
+//     example app); the plugin keeps its own session in Redis and keys in
+//     PostgreSQL. unguarded_nosession reads no session at all; unguarded
+//     loads the plugin's session (kit.Scope), as a route of such an app
+//     that reads its session would; guarded_hit is served from the session
+//     cache, whose epoch is read in the same round trip as the session.
 //   - redis: this module's redisstore on real Redis, keys persisted in real
 //     PostgreSQL (the hybrid store). guarded_hit is served from the session
 //     cache (one extra Redis GET, the user's epoch; no SQL). guarded_miss
@@ -78,9 +85,22 @@ func routeCases(b *testing.B, serve func(a *hostApp, b *testing.B, r *http.Reque
 		b.Run("guarded", func(b *testing.B) { serve(a, b, guarded, nil) })
 	})
 
+	b.Run("own_redis", func(b *testing.B) {
+		a := newRedisApp(b, &clock{}, nil, "", false)
+		a.login(b, "bench-user")
+		a.storeKey(b, apiKey)
+		bare, session, guarded := a.request("/open"), a.request("/session"), a.request("/guarded")
+		a.check(b, bare, false)
+		a.check(b, session, false)
+		a.check(b, guarded, true)
+		b.Run("unguarded_nosession", func(b *testing.B) { serve(a, b, bare, nil) })
+		b.Run("unguarded", func(b *testing.B) { serve(a, b, session, nil) })
+		b.Run("guarded_hit", func(b *testing.B) { serve(a, b, guarded, nil) })
+	})
+
 	b.Run("redis", func(b *testing.B) {
 		clk := &clock{}
-		a := newRedisApp(b, clk, nil, "")
+		a := newRedisApp(b, clk, nil, "", true)
 		a.login(b, "bench-user")
 		a.storeKey(b, apiKey)
 		c := a.cookies()
@@ -95,22 +115,27 @@ func routeCases(b *testing.B, serve func(a *hostApp, b *testing.B, r *http.Reque
 	})
 }
 
-// newRedisApp is a host app with redisstore sessions and the plugin on the
-// same client of a private Redis server (whose CPU time is then the app's
-// alone), under a unique key prefix,
+// newRedisApp is a host app with redisstore sessions (hostSession), or none
+// of its own (the plugin then keeps its session in Redis), and the plugin
+// on the same client of a private Redis server (whose CPU time is then the
+// app's alone), under a unique key prefix,
 // with keys in db (nil: a fresh PostgreSQL database) sealed under secret
 // ("": a fresh one).
-func newRedisApp(tb testing.TB, clk *clock, db *sqlx.DB, secret string) *hostApp {
+func newRedisApp(tb testing.TB, clk *clock, db *sqlx.DB, secret string, hostSession bool) *hostApp {
 	tb.Helper()
 	rdb := privateRedis(tb)
 	counter := &redisCounter{}
 	rdb.AddHook(counter)
 	prefix := testenv.Prefix(tb)
 	tb.Cleanup(func() { deletePrefix(rdb, prefix) })
-	store, err := redisstore.NewStore(rdb, [][]byte{cookieKey}, redisstore.WithPrefix(prefix+"sess:"),
-		redisstore.WithDefaultOptions(sessions.Options{Path: "/", HttpOnly: true}))
-	if err != nil {
-		tb.Fatal(err)
+	var store sessions.Store
+	if hostSession {
+		s, err := redisstore.NewStore(rdb, [][]byte{cookieKey}, redisstore.WithPrefix(prefix+"sess:"),
+			redisstore.WithDefaultOptions(sessions.Options{Path: "/", HttpOnly: true}))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		store = s
 	}
 	if db == nil {
 		db = testenv.Postgres(tb)
