@@ -223,6 +223,7 @@ func New(ctx context.Context, cfg Config) (http.Handler, func(), error) {
 	r.POST("/login", sameOrigin(cop, pg), loginHandler(login, pg, log))
 	r.POST("/logout", sameOrigin(cop, pg), logoutHandler(kit, log))
 	r.GET("/favicon.ico", favicon)
+	r.GET("/whoami", whoami(kit))
 	for _, p := range cfg.Providers {
 		r.GET("/demo/"+p.Name, kit.RequireKey(p.Name), pg.demo(p))
 	}
@@ -300,4 +301,15 @@ func redactURL(raw string) string {
 	u.User = nil
 	u.RawQuery = ""
 	return u.String()
+}
+
+// whoami answers {"user": …} after loading the plugin's session, the way an
+// app reads its own session on an ordinary route: the load test's unguarded
+// baseline on the same session store as the guarded /demo routes.
+func whoami(kit *byok.Plugin) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		scope := kit.Scope(c)
+		c.Header("Cache-Control", "no-store")
+		c.JSON(http.StatusOK, gin.H{"user": scope.UserID})
+	}
 }

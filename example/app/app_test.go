@@ -32,7 +32,13 @@ func flow(t *testing.T, s *server) {
 	}
 	c.wantKeyRequired("openai")
 
+	if who := c.getJSON("/whoami"); who.status != http.StatusOK || strings.TrimSpace(who.body) != `{"user":""}` {
+		t.Fatalf("GET /whoami as a guest: %d %s", who.status, who.body)
+	}
 	c.login("alice")
+	if who := c.getJSON("/whoami"); who.status != http.StatusOK || strings.TrimSpace(who.body) != `{"user":"alice"}` {
+		t.Fatalf("GET /whoami as alice: %d %s", who.status, who.body)
+	}
 	home = c.get("/")
 	if !strings.Contains(home.body, "Signed in as <span class=\"font-semibold\">alice</span>") {
 		t.Fatalf("GET / after signing in does not say who is signed in:\n%s", home.body)
