@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ginbyok/byok/internal/testenv"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/ginbyok/byok"
@@ -35,23 +37,8 @@ const (
 	anthroKey  = "sk-ant-api03-0123456789abcdefghijklmnopqrstuvwxyz"
 )
 
-// syncBuffer is a bytes.Buffer safe for a logger shared by goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer captures a logger's output (shared helper in testenv).
+type syncBuffer = testenv.SyncBuffer
 
 // app is a Gin engine with the plugin mounted, a browser-like cookie jar,
 // and everything the plugin logged and audited.

@@ -99,23 +99,8 @@ func sharedRedis(t testing.TB) (*redis.Client, string) {
 	return rdb, prefix
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers (loggers).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer captures a logger's output (shared helper in testenv).
+type syncBuffer = testenv.SyncBuffer
 
 // stack is one replica of a test app: a Gin engine with gin's recovery
 // (its output captured), the plugin, a guarded route per provider and a

@@ -12,8 +12,9 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/ginbyok/byok/internal/testenv"
 
 	"github.com/gin-gonic/gin"
 
@@ -32,23 +33,8 @@ const (
 	anthropicKey = "sk-ant-api03-SENTINELanthropic0123456789abcdefghij"
 )
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer captures a logger's output (shared helper in testenv).
+type syncBuffer = testenv.SyncBuffer
 
 // server is the example app on an httptest server, with its log.
 type server struct {
