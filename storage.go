@@ -201,21 +201,14 @@ func (p *Plugin) janitor(ctx context.Context, every time.Duration) {
 	}
 }
 
-// sweep deletes every expired row, one batch at a time, and audits the count.
+// sweep deletes every expired row (sqlstore.DeleteExpired works through
+// them in batches of janitorBatch) and audits the count. The plugin runs its
+// own ticker rather than sqlstore's StartJanitor so that each sweep is
+// audited as key.expired.
 func (p *Plugin) sweep(ctx context.Context) int {
-	total := 0
-	for ctx.Err() == nil {
-		n, err := p.sql.DeleteExpired(ctx, janitorBatch)
-		total += n
-		if err != nil {
-			if ctx.Err() == nil {
-				p.log.WarnContext(ctx, "byok: janitor: deleting expired keys failed", "err", err)
-			}
-			break
-		}
-		if n < janitorBatch {
-			break
-		}
+	total, err := p.sql.DeleteExpired(ctx, janitorBatch)
+	if err != nil && ctx.Err() == nil {
+		p.log.WarnContext(ctx, "byok: janitor: deleting expired keys failed", "err", err)
 	}
 	if total > 0 {
 		p.audit(ctx, AuditEvent{Action: EventKeyExpired, Count: total, Reason: "deleted by the janitor"})
